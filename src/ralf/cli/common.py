@@ -1,0 +1,74 @@
+"""Helpers shared by the CLI modules: the ``--platform`` and ``--json`` options, loading, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+
+def _remember_platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.meta["ralf.platform"] = value
+    return value
+
+
+def platform_option(f: Callable) -> Callable:
+    """``--platform FILE``: accepted both before and after the subcommand (the later one wins)."""
+    return click.option(
+        "--platform",
+        "platform_file",
+        metavar="FILE",
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_platform,
+        help="Platform file (default: $RALF_PLATFORM, else ./platform.yaml).",
+    )(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")(f)
+
+
+def platform_path() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("ralf.platform") if ctx else None
+
+
+def load() -> Any:
+    """The validated platform named by --platform / $RALF_PLATFORM / ./platform.yaml."""
+    from ralf.loader import load_platform
+
+    return load_platform(platform_path())
+
+
+def load_catalog() -> Any:
+    from ralf.catalog import Catalog
+
+    return Catalog(load())
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def console(stderr: bool = False):
+    """A rich console that stays plain (no colour, no cursor tricks) when output is piped."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console().print(t)

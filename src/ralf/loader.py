@@ -1,0 +1,188 @@
+"""Load a platform file: YAML → :class:`ralf.model.Platform`, or one clear line per problem.
+
+Every problem names the file, the place (``services.n8n.ip``, with the YAML line where known) and
+what is expected. Nothing here ever lets a traceback reach the operator: broken YAML, wrong types,
+an empty file, a missing file or a directory all end in :class:`ralf.errors.PlatformError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ralf.errors import PlatformError
+
+DEFAULT_PLATFORM = "platform.yaml"
+ENV_PLATFORM = "RALF_PLATFORM"
+
+# pydantic inserts the chosen union member into error locations; they are not places in the file.
+_UNION_TAGS = {
+    "str", "StackRef", "tcp", "http", "https", "tls", "unit", "app_port", "postgres", "smtp", "imaps", "s3",
+}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects duplicate mapping keys (YAML would keep the last one silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (a second value would silently replace the first)", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def resolve_platform_path(path: str | os.PathLike | None) -> Path:
+    """The platform file to use: the argument, else ``$RALF_PLATFORM``, else ``./platform.yaml``."""
+    return Path(path or os.environ.get(ENV_PLATFORM) or DEFAULT_PLATFORM)
+
+
+def load_platform(path: str | os.PathLike | None = None):
+    """Read, parse and validate a platform file. Raises :class:`PlatformError`."""
+    p = resolve_platform_path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlatformError([f"{p}: file not found (pass --platform FILE or set {ENV_PLATFORM})"]) from None
+    except IsADirectoryError:
+        raise PlatformError([f"{p}: is a directory; expected a platform YAML file"]) from None
+    except PermissionError:
+        raise PlatformError([f"{p}: permission denied"]) from None
+    except UnicodeDecodeError:
+        raise PlatformError([f"{p}: not a text file (expected UTF-8 YAML)"]) from None
+    except OSError as e:
+        raise PlatformError([f"{p}: cannot read ({e.strerror})"]) from None
+    platform = parse_platform(text, source=str(p))
+    platform._source = p.resolve()
+    return platform
+
+
+def parse_platform(text: str, source: str = "<platform>"):
+    """Parse and validate platform YAML text; ``source`` names it in messages."""
+    from pydantic import ValidationError
+
+    from ralf.model import Platform, cross_check
+
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = getattr(e, "problem", None) or str(e)
+        raise PlatformError([f"{source}: {where}invalid YAML: {what}"]) from None
+    if data is None:
+        raise PlatformError([f"{source}: the file is empty; expected a platform mapping (see platform.yaml)"])
+    if not isinstance(data, dict):
+        raise PlatformError([f"{source}: expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        platform = Platform.model_validate(data)
+    except ValidationError as e:
+        lines = _LineFinder(text)
+        problems = []
+        for err in e.errors(include_url=False):
+            loc = [x for i, x in enumerate(err["loc"]) if not (isinstance(x, str) and x in _UNION_TAGS and i > 0
+                                                             and isinstance(err["loc"][i - 1], int))]
+            problems.append(_format(source, loc, _expected(err), lines))
+        raise PlatformError(_dedupe(problems)) from None
+    found = cross_check(platform)
+    if found:
+        lines = _LineFinder(text)
+        raise PlatformError([_format(source, _split_place(place), msg, lines) for place, msg in found])
+    return platform
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; unknown keys are not allowed)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown check kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "expected a 'kind' key naming the check kind"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+        return f"{msg[0].lower()}{msg[1:]} (got {got!r})" if not isinstance(got, (dict, list)) else msg
+    return msg
+
+
+def _format(source: str, loc: list, message: str, lines: "_LineFinder") -> str:
+    place = _place(loc) or "(top level)"
+    line = lines.find(loc)
+    at = f" (line {line})" if line else ""
+    return f"{source}: {place}{at}: {message}"
+
+
+def _place(loc: list) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _split_place(place: str) -> list:
+    loc: list = []
+    for part in place.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+            loc.append(int(part[1:-1]))
+        elif part.startswith("[") and part.endswith("]"):
+            loc.append(part[1:-1])
+        else:
+            loc.append(part)
+    return loc
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [x for x in items if not (x in seen or seen.add(x))]
+
+
+class _LineFinder:
+    """Maps a location (keys and indexes) to the 1-based YAML line of the deepest node found."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            self.root = None
+
+    def find(self, loc: list) -> int | None:
+        node, line = self.root, None
+        for part in loc:
+            if node is None:
+                break
+            line = node.start_mark.line + 1
+            if isinstance(node, yaml.MappingNode):
+                nxt = None
+                for k, v in node.value:
+                    if k.value == str(part):
+                        nxt, line = v, k.start_mark.line + 1
+                        break
+                node = nxt
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                node = None
+        return line

@@ -1,0 +1,496 @@
+"""The platform file's schema (pydantic) and the cross-checks that span several sections.
+
+The platform file is the single source of truth: groups, services, stacks, checks, Proxmox,
+state backend, Semaphore and secrets. Everything else in ralf (catalog, planner, inventory,
+Semaphore templates, smoke checks) is derived from a validated :class:`Platform`.
+
+Unknown keys are errors everywhere (``extra="forbid"``) so that a typo cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal, Union
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class _CheckBase(Strict):
+    name: str | None = None
+    timeout: float = Field(5.0, gt=0, description="seconds for one attempt")
+
+
+class TcpCheck(_CheckBase):
+    kind: Literal["tcp"]
+    host: str | None = None  # default: the service's IP
+    port: int = Field(ge=1, le=65535)
+
+
+class HttpCheck(_CheckBase):
+    kind: Literal["http", "https"]
+    url: str
+    expect_status: list[int] | None = None  # default: any 2xx/3xx; redirects are not followed
+    body_contains: str | None = None
+    deadline: float = Field(10.0, ge=0, description="keep retrying a failing endpoint this long")
+    ca_file: str | None = None
+    insecure: bool = False  # explicit: skip certificate verification
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("expected an http:// or https:// URL")
+        return v
+
+
+class TlsCheck(_CheckBase):
+    kind: Literal["tls"]
+    host: str | None = None
+    port: int = Field(443, ge=1, le=65535)
+    server_name: str | None = None  # hostname the certificate must match; default: host
+    ca_file: str | None = None
+    insecure: bool = False
+    warn_days: int = Field(14, ge=0)
+
+
+class UnitCheck(_CheckBase):
+    kind: Literal["unit"]
+    unit: str
+
+
+class AppPortCheck(_CheckBase):
+    kind: Literal["app_port"]
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
+class PostgresCheck(_CheckBase):
+    kind: Literal["postgres"]
+    host: str | None = None
+    port: int = Field(5432, ge=1, le=65535)
+
+
+class SmtpCheck(_CheckBase):
+    kind: Literal["smtp"]
+    host: str | None = None
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = True
+    ca_file: str | None = None
+    insecure: bool = False
+
+
+class ImapsCheck(_CheckBase):
+    kind: Literal["imaps"]
+    host: str | None = None
+    port: int = Field(993, ge=1, le=65535)
+    ca_file: str | None = None
+    insecure: bool = False
+
+
+class S3Check(_CheckBase):
+    kind: Literal["s3"]
+    endpoint: str | None = None  # default: the state backend's endpoint
+    bucket: str | None = None  # default: the state backend's bucket
+
+
+Check = Annotated[
+    Union[
+        TcpCheck,
+        HttpCheck,
+        TlsCheck,
+        UnitCheck,
+        AppPortCheck,
+        PostgresCheck,
+        SmtpCheck,
+        ImapsCheck,
+        S3Check,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class Network(Strict):
+    cidr: str
+    gateway: str | None = None
+    dns: list[str] = []
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v, strict=True)
+        except ValueError as e:
+            raise ValueError(f"expected a network like 10.10.0.0/16 ({e})") from None
+        return v
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway(cls, v: str | None) -> str | None:
+        if v is not None:
+            _ip(v)
+        return v
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.cidr)
+
+
+class Proxmox(Strict):
+    api_url: str
+    node: str
+    storage: str = "local-lvm"
+    bridge: str = "vmbr0"
+    lxc_template: str
+    ssh_host: str | None = None  # where `pct exec` runs (over SSH); None = unit checks not configured
+    ssh_user: str = "root"
+    insecure_tls: bool = False
+    credentials_file: str = "pve.env"  # in the secrets directory
+    # PVE_TOKEN_ID / PVE_TOKEN_SECRET are read from credentials_file or the environment.
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https://[^/\s]+", v):
+            raise ValueError("expected an https:// URL such as https://10.10.10.10:8006/api2/json")
+        return v
+
+
+class StateBackend(Strict):
+    kind: Literal["s3"] = "s3"
+    endpoint: str
+    bucket: str
+    key_prefix: str = "ralf"
+    region: str = "us-east-1"
+    local_state_stacks: list[str] = []  # stacks that keep local state (the one creating the backend)
+    credentials_file: str = "minio.env"
+    access_key_var: str = "MINIO_ROOT_USER"
+    secret_key_var: str = "MINIO_ROOT_PASSWORD"
+
+
+class SemaphoreRepository(Strict):
+    name: str = "RALF Local"
+    git_url: str
+    branch: str = "main"
+
+
+class Semaphore(Strict):
+    url: str
+    project: str
+    ca_file: str | None = None
+    template_prefix: str = "RALF"
+    inventory_name: str = "RALF Inventory"
+    repository: SemaphoreRepository
+    apply_command: str = "ralf stacks run"
+    smoke_command: str = "ralf smoke {target}"
+    credentials_file: str = "semaphore.env"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("expected an http(s):// URL such as https://10.10.40.10/")
+        return v
+
+
+class Secrets(Strict):
+    dir: str
+
+
+class Exec(Strict):
+    """How commands run "inside a CT" for unit and app-port checks."""
+
+    transport: Literal["pct", "ssh", "local", "none"] = "pct"
+    ssh_user: str = "root"
+    ssh_key_file: str | None = None
+    unit_command: str = "systemctl is-active {unit}"
+    port_command: str = "timeout 3 bash -c '</dev/tcp/{host}/{port}'"
+
+
+class Ansible(Strict):
+    connection: Literal["ssh", "local"] = "ssh"
+    user: str = "root"
+    ssh_common_args: str = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    python_interpreter: str | None = None
+
+
+class SharedPath(Strict):
+    path: str
+    smokes: Literal["all", "touched", "phase1"] = "touched"
+    why: str | None = None
+
+
+class Repository(Strict):
+    """Which repository paths belong to which service and which form the shared base."""
+
+    service_paths: list[str] = ["stacks/{stack}/", "ansible/roles/{service}/"]
+    shared_base: list[SharedPath] = []
+    ignore: list[str] = []
+
+
+class Group(Strict):
+    name: str
+    word: str
+    phase1: bool = False
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v)
+
+
+class StackRef(Strict):
+    name: str
+    type: Literal["tofu", "ansible"]
+
+
+class Size(Strict):
+    cores: int = Field(ge=1)
+    memory_mb: int = Field(ge=64)
+    disk_gb: int = Field(ge=1)
+    swap_mb: int = Field(0, ge=0)
+    nesting: bool = False
+
+
+class Service(Strict):
+    word: str
+    group: str
+    ip: str
+    hostname: str
+    ct_id: int | None = Field(None, ge=100, le=999_999_999)
+    size: Size | None = None
+    stacks: list[Union[str, StackRef]]
+    units: list[str] = []
+    app_port: int | None = Field(None, ge=1, le=65535)
+    endpoint: str | None = None
+    checks: list[Check] = []
+    secrets: dict[str, str] = {}
+    paths: list[str] = []
+    description: str | None = None
+
+    @field_validator("ip")
+    @classmethod
+    def _ip_valid(cls, v: str) -> str:
+        _ip(v)
+        return v
+
+    @field_validator("stacks")
+    @classmethod
+    def _stacks(cls, v: list) -> list:
+        if not v:
+            raise ValueError("expected at least one stack")
+        return v
+
+    @property
+    def stack_refs(self) -> list[StackRef]:
+        return [s if isinstance(s, StackRef) else StackRef(name=s, type=stack_type(s)) for s in self.stacks]
+
+
+class Platform(Strict):
+    version: Literal[1] = 1
+    name: str
+    domain: str | None = None
+    internal_domain: str | None = None
+    network: Network
+    proxmox: Proxmox | None = None
+    state_backend: StateBackend | None = None
+    semaphore: Semaphore | None = None
+    secrets: Secrets
+    exec: Exec = Exec()
+    ansible: Ansible = Ansible()
+    repository: Repository = Repository()
+    stacks_dir: str = "stacks"  # Ansible stack directories (<stacks_dir>/<stack>/playbook.yml), relative to this file
+    groups: list[Group]
+    services: dict[str, Service]
+
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The platform file this was loaded from (None when built in memory)."""
+        return self._source
+
+    def resolve_path(self, value: str | os.PathLike) -> Path:
+        """Expand ``~`` and ``$VARS``; a relative path is relative to the platform file's directory."""
+        p = Path(os.path.expandvars(os.path.expanduser(str(value))))
+        if not p.is_absolute() and self._source is not None:
+            p = self._source.parent / p
+        return p
+
+    @property
+    def stacks_path(self) -> Path:
+        return self.resolve_path(self.stacks_dir)
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.resolve_path(self.secrets.dir)
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, v: dict[str, Service]) -> dict[str, Service]:
+        for name in v:
+            _check_name(name)
+        if not v:
+            raise ValueError("expected at least one service")
+        return v
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[Group]) -> list[Group]:
+        if not v:
+            raise ValueError("expected at least one group")
+        return v
+
+    def group(self, name: str) -> Group:
+        return next(g for g in self.groups if g.name == name)
+
+    @property
+    def phase1_group(self) -> Group:
+        return next(g for g in self.groups if g.phase1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def stack_type(name: str) -> Literal["tofu", "ansible"]:
+    """The naming convention: ``*-lxc`` stacks are OpenTofu, ``*-config`` stacks are Ansible."""
+    if name.endswith("-lxc"):
+        return "tofu"
+    if name.endswith("-config"):
+        return "ansible"
+    raise ValueError(
+        f"cannot tell the type of stack {name!r}: name it *-lxc (tofu) or *-config (ansible), "
+        "or write {name: ..., type: tofu|ansible}"
+    )
+
+
+def random_secret_length(value: str) -> int | None:
+    """``@random`` or ``@random:N`` mark a generated secret; returns its length, else None."""
+    m = RANDOM_SECRET.match(value)
+    if not m:
+        return None
+    return max(32, int(m.group(1) or 32))
+
+
+def _ip(v: str) -> None:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        raise ValueError(f"expected an IP address, got {v!r}") from None
+
+
+def _check_name(v: str) -> str:
+    if not NAME.match(v):
+        raise ValueError(f"expected a lower-case name (letters, digits, - or _), got {v!r}")
+    return v
+
+
+def cross_check(p: Platform) -> list[tuple[str, str]]:
+    """Checks that span sections. Returns (place, what is expected) pairs, empty when all is well."""
+    problems: list[tuple[str, str]] = []
+    group_names = [g.name for g in p.groups]
+    seen: dict[str, int] = {}
+    for i, g in enumerate(p.groups):
+        if g.name in seen:
+            problems.append((f"groups[{i}].name", f"group name {g.name!r} is used twice (also groups[{seen[g.name]}])"))
+        seen[g.name] = i
+    if sum(g.phase1 for g in p.groups) != 1:
+        problems.append(("groups", "expected exactly one group with phase1: true (the bootstrap group)"))
+    words: dict[str, str] = {}
+    for i, g in enumerate(p.groups):
+        _unique(problems, words, g.word.lower(), f"groups[{i}].word", "template word")
+    for name, s in p.services.items():
+        _unique(problems, words, s.word.lower(), f"services.{name}.word", "template word")
+
+    network = p.network.network
+    ips: dict[str, str] = {}
+    hostnames: dict[str, str] = {}
+    ct_ids: dict[int, str] = {}
+    stacks: dict[str, str] = {}
+    members: dict[str, int] = {g: 0 for g in group_names}
+    for name, s in p.services.items():
+        place = f"services.{name}"
+        if s.group not in members:
+            problems.append((f"{place}.group", f"unknown group {s.group!r}; expected one of {', '.join(group_names)}"))
+        else:
+            members[s.group] += 1
+        if not _ipa_in(s.ip, network):
+            problems.append((f"{place}.ip", f"{s.ip} is outside the network {p.network.cidr}"))
+        _unique(problems, ips, s.ip, f"{place}.ip", "IP")
+        _unique(problems, hostnames, s.hostname.lower(), f"{place}.hostname", "hostname")
+        if s.ct_id is not None:
+            _unique(problems, ct_ids, s.ct_id, f"{place}.ct_id", "CT id")
+        for j, raw in enumerate(s.stacks):
+            sname = raw if isinstance(raw, str) else raw.name
+            splace = f"{place}.stacks[{j}]"
+            if not STACK_NAME.match(sname):
+                problems.append((splace, f"expected a stack name like 042-vaultwarden-lxc, got {sname!r}"))
+                continue
+            if isinstance(raw, str):
+                try:
+                    stack_type(raw)
+                except ValueError as e:
+                    problems.append((splace, str(e)))
+            _unique(problems, stacks, sname, splace, "stack name")
+        for key in s.secrets:
+            if not re.match(r"^[A-Z_][A-Z0-9_]*$", key):
+                problems.append((f"{place}.secrets.{key}", "expected an environment variable name (A-Z, 0-9, _)"))
+        if any(r.type == "tofu" for r in _safe_refs(s)) and s.ct_id is None:
+            problems.append((f"{place}.ct_id", "expected a CT id: the service has an OpenTofu (LXC) stack"))
+    for g, count in members.items():
+        if count == 0:
+            problems.append((f"groups[{group_names.index(g)}]", f"group {g!r} has no services; every group needs one"))
+    has_tofu = any(r.type == "tofu" for s in p.services.values() for r in _safe_refs(s))
+    if has_tofu and p.proxmox is None:
+        problems.append(("proxmox", "expected a proxmox section: the platform has OpenTofu (LXC) stacks"))
+    if has_tofu and p.state_backend is None:
+        problems.append(("state_backend", "expected a state_backend section: the platform has OpenTofu stacks"))
+    if p.state_backend is not None:
+        for j, sname in enumerate(p.state_backend.local_state_stacks):
+            if sname not in stacks:
+                problems.append((f"state_backend.local_state_stacks[{j}]", f"unknown stack {sname!r}"))
+    if p.network.gateway is not None and not _ipa_in(p.network.gateway, network):
+        problems.append(("network.gateway", f"{p.network.gateway} is outside the network {p.network.cidr}"))
+    return problems
+
+
+def _safe_refs(s: Service) -> list[StackRef]:
+    refs = []
+    for raw in s.stacks:
+        if isinstance(raw, StackRef):
+            refs.append(raw)
+        else:
+            try:
+                refs.append(StackRef(name=raw, type=stack_type(raw)))
+            except ValueError:
+                pass
+    return refs
+
+
+def _ipa_in(ip: str, network) -> bool:
+    return ipaddress.ip_address(ip) in network
+
+
+def _unique(problems: list, seen: dict, key, place: str, what: str) -> None:
+    if key in seen:
+        problems.append((place, f"{what} {key!r} is already used by {seen[key]}"))
+    else:
+        seen[key] = place

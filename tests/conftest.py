@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: the repository's platform files and a writer for test platforms.
+
+Tests never send traffic anywhere but 127.0.0.1 / localhost; the default platform (10.10.0.0/16)
+is only loaded and planned, never contacted.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PLATFORM = REPO / "platform.yaml"
+LAB_PLATFORM = REPO / "examples" / "lab" / "platform.yaml"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def default_platform():
+    from ralf.loader import load_platform
+
+    return load_platform(DEFAULT_PLATFORM)
+
+
+@pytest.fixture(scope="session")
+def default_catalog(default_platform):
+    from ralf.catalog import Catalog
+
+    return Catalog(default_platform)
+
+
+@pytest.fixture(scope="session")
+def lab_platform():
+    from ralf.loader import load_platform
+
+    return load_platform(LAB_PLATFORM)
+
+
+@pytest.fixture
+def write_platform(tmp_path):
+    """Write YAML text (dedented) to a temporary platform file and return its path."""
+
+    def _write(text: str, name: str = "platform.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return _write
+
+
+@pytest.fixture
+def run_cli(monkeypatch):
+    """Run the ralf CLI in-process: returns (exit_code, stdout, stderr)."""
+    import io
+    import sys
+
+    from ralf.cli.main import main
+
+    def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            monkeypatch.undo() if False else None
+        return code, out.getvalue(), err.getvalue()
+
+    return _run
