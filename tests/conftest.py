@@ -73,8 +73,6 @@ def run_cli(monkeypatch):
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        finally:
-            monkeypatch.undo() if False else None
         return code, out.getvalue(), err.getvalue()
 
     return _run
