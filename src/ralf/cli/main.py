@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "secrets": "ralf.cli.secrets_cmd:secrets",
     "semaphore": "ralf.cli.semaphore_cmd:semaphore",
     "history": "ralf.cli.journal_cmd:history",
-    "status": "ralf.cli.journal_cmd:status",
+    "status": "ralf.cli.status_cmd:status",
     "lab": "ralf.cli.lab_cmd:lab",
     "inventory": "ralf.cli.platform_cmd:inventory",
 }
