@@ -329,8 +329,13 @@ class Platform(Strict):
         return self._source
 
     def resolve_path(self, value: str | os.PathLike) -> Path:
-        """Expand ``~`` and ``$VARS``; a relative path is relative to the platform file's directory."""
-        p = Path(os.path.expandvars(os.path.expanduser(str(value))))
+        """Expand ``{state_dir}``, ``~`` and ``$VARS``; a relative path is relative to the platform file."""
+        text = str(value)
+        if "{state_dir}" in text:
+            from ralf.paths import state_dir
+
+            text = text.replace("{state_dir}", str(state_dir()))
+        p = Path(os.path.expandvars(os.path.expanduser(text)))
         if not p.is_absolute() and self._source is not None:
             p = self._source.parent / p
         return p
