@@ -170,12 +170,12 @@ class Catalog:
 
     # ------------------------------------------------------------------ templates
 
-    def _name(self, word: str, what: str) -> str:
+    def template_name(self, word: str, what: str) -> str:
         prefix = self.platform.semaphore.template_prefix if self.platform.semaphore else "RALF"
         return f"{prefix} {word} {what}".strip()
 
     def _env(self, label: str) -> str:
-        return self._name(label, "Env")
+        return self.template_name(label, "Env")
 
     @cached_property
     def templates(self) -> list[Template]:
@@ -189,45 +189,45 @@ class Catalog:
 
         ph = p.phase1_group
         ph_services = self.services_of(ph.name)
-        add(Template(self._name(ph.word, "Infra Apply"), "apply", "phase1", self._env(f"{ph.word} Infra"),
+        add(Template(self.template_name(ph.word, "Infra Apply"), "apply", "phase1", self._env(f"{ph.word} Infra"),
                      self.stacks_of_services(ph_services, "infra"), description="Phase 1 containers"))
-        add(Template(self._name(ph.word, "Config Apply"), "apply", "phase1", self._env(f"{ph.word} Config"),
+        add(Template(self.template_name(ph.word, "Config Apply"), "apply", "phase1", self._env(f"{ph.word} Config"),
                      self.stacks_of_services(ph_services, "config"),
                      description="Phase 1 configuration; refreshes ralf and the repository on the Semaphore host"))
-        add(Template(self._name(ph.word, "Smoke"), "smoke", "phase1", self._env("Smoke"), target=ph.name,
+        add(Template(self.template_name(ph.word, "Smoke"), "smoke", "phase1", self._env("Smoke"), target=ph.name,
                      description="smoke checks of Phase 1"))
         all_services = list(p.services)
-        add(Template(self._name("All", "Infra Apply"), "apply", "all", self._env("All Infra"),
+        add(Template(self.template_name("All", "Infra Apply"), "apply", "all", self._env("All Infra"),
                      self.stacks_of_services(all_services, "infra"), description="every container"))
-        add(Template(self._name("All", "Config Apply"), "apply", "all", self._env("All Config"),
+        add(Template(self.template_name("All", "Config Apply"), "apply", "all", self._env("All Config"),
                      self.stacks_of_services(all_services, "config"), description="every configuration"))
-        add(Template(self._name("Full Platform", "Apply"), "apply", "platform", self._env("All Apply"),
+        add(Template(self.template_name("Full Platform", "Apply"), "apply", "platform", self._env("All Apply"),
                      self.stacks_of_services(all_services), description="every stack in execution order"))
-        add(Template(self._name("Full Platform", "Smoke"), "smoke", "platform", self._env("Smoke"),
+        add(Template(self.template_name("Full Platform", "Smoke"), "smoke", "platform", self._env("Smoke"),
                      target=PLATFORM_TARGET, description="smoke checks of every service"))
         for gname in self.deploy_groups:
             g = p.group(gname)
             svcs = self.services_of(gname)
             scope = f"group:{gname}"
-            add(Template(self._name(g.word, "Apply"), "apply", scope, self._env(g.word),
+            add(Template(self.template_name(g.word, "Apply"), "apply", scope, self._env(g.word),
                          self.stacks_of_services(svcs), description=f"group {gname}: {', '.join(svcs)}"))
-            add(Template(self._name(g.word, "Smoke"), "smoke", scope, self._env("Smoke"), target=gname,
+            add(Template(self.template_name(g.word, "Smoke"), "smoke", scope, self._env("Smoke"), target=gname,
                          description=f"smoke checks of group {gname}"))
-            add(Template(self._name(g.word, "Infra Apply"), "apply", scope, self._env(f"{g.word} Infra"),
+            add(Template(self.template_name(g.word, "Infra Apply"), "apply", scope, self._env(f"{g.word} Infra"),
                          self.stacks_of_services(svcs, "infra"), description=f"containers of group {gname}"))
-            add(Template(self._name(g.word, "Config Apply"), "apply", scope, self._env(f"{g.word} Config"),
+            add(Template(self.template_name(g.word, "Config Apply"), "apply", scope, self._env(f"{g.word} Config"),
                          self.stacks_of_services(svcs, "config"), description=f"configuration of group {gname}"))
         for gname in self.deploy_groups:
             for sname in self.services_of(gname):
                 s = p.services[sname]
-                add(Template(self._name(s.word, "Apply"), "apply", f"service:{sname}", self._env(f"{s.word} Only"),
+                add(Template(self.template_name(s.word, "Apply"), "apply", f"service:{sname}", self._env(f"{s.word} Only"),
                              self.stacks_of_services([sname]), description=f"only {sname}"))
         # Cleanroom re-converges Phase 1 pair by pair with a smoke after each: one template per pair.
         for sname in ph_services:
             s = p.services[sname]
-            add(Template(self._name(s.word, "Apply"), "apply", f"service:{sname}", self._env(f"{s.word} Only"),
+            add(Template(self.template_name(s.word, "Apply"), "apply", f"service:{sname}", self._env(f"{s.word} Only"),
                          self.stacks_of_services([sname]), description=f"only {sname} (cleanroom pair)"))
-            add(Template(self._name(s.word, "Smoke"), "smoke", f"service:{sname}", self._env("Smoke"),
+            add(Template(self.template_name(s.word, "Smoke"), "smoke", f"service:{sname}", self._env("Smoke"),
                          target=sname, description=f"smoke checks of {sname} (cleanroom)"))
         return out
 
@@ -240,19 +240,19 @@ class Catalog:
 
     # names the planner and executor use
     def group_apply(self, group: str) -> str:
-        return self._name(self.platform.group(group).word, "Apply")
+        return self.template_name(self.platform.group(group).word, "Apply")
 
     def group_smoke(self, group: str) -> str:
-        return self._name(self.platform.group(group).word, "Smoke")
+        return self.template_name(self.platform.group(group).word, "Smoke")
 
     def group_config_apply(self, group: str) -> str:
-        return self._name(self.platform.group(group).word, "Config Apply")
+        return self.template_name(self.platform.group(group).word, "Config Apply")
 
     def service_apply(self, service: str) -> str:
-        return self._name(self.platform.services[service].word, "Apply")
+        return self.template_name(self.platform.services[service].word, "Apply")
 
     def service_smoke(self, service: str) -> str:
-        return self._name(self.platform.services[service].word, "Smoke")
+        return self.template_name(self.platform.services[service].word, "Smoke")
 
     @cached_property
     def service_to_group_smoke(self) -> dict[str, str]:

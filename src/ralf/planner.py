@@ -1,0 +1,205 @@
+"""The runbook planner: a request becomes an ordered list of Semaphore template steps.
+
+Requests (all derived from the catalog, nothing hard-coded about the user's services):
+
+- nothing: the runbook's standard order, each group after Phase 1: Apply then Smoke;
+- a group: its Apply then its Smoke (the Phase 1 group: Phase1 Config Apply, Phase1 Smoke);
+- a service outside Phase 1: its single-service Apply, then its group's Smoke (pattern A);
+- a Phase 1 service: ``Phase1 Config Apply`` then ``Phase1 Smoke``;
+- ``platform``: Full Platform Apply, Full Platform Smoke; a template name: that template alone;
+- changed paths: pattern A (only service-owned paths) or pattern B (shared base changed);
+- ``cleanroom``: Phase 1 pair by pair with a smoke after each, then Phase1 Smoke and the group smokes.
+
+Planning never runs anything and never touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ralf.catalog import PLATFORM_TARGET, Catalog
+from ralf.changes import ChangeSet, classify_paths, git_changed_files
+from ralf.errors import UsageError
+
+CLEANROOM = "cleanroom"
+
+
+@dataclass(frozen=True)
+class Step:
+    template: str
+    kind: Literal["apply", "smoke"]
+    stacks: tuple[str, ...] = ()
+    target: str | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        d: dict = {"template": self.template, "kind": self.kind}
+        if self.kind == "apply":
+            d["stacks"] = list(self.stacks)
+        else:
+            d["target"] = self.target
+        d["reason"] = self.reason
+        return d
+
+
+@dataclass
+class Plan:
+    pattern: str  # standard | group | service | phase1 | platform | template | A | B | none | cleanroom
+    steps: list[Step] = field(default_factory=list)
+    request: str | None = None
+    message: str = ""
+    changes: ChangeSet | None = None
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Pattern B and cleanroom change the shared base: a person must agree first."""
+        return self.pattern in ("B", CLEANROOM)
+
+    def fingerprint(self) -> str:
+        """A stable hash of what the steps do, to refuse resuming a plan that has changed since."""
+        body = [[s.template, s.kind, list(s.stacks), s.target] for s in self.steps]
+        return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {
+            "pattern": self.pattern,
+            "request": self.request,
+            "message": self.message,
+            "needs_confirmation": self.needs_confirmation,
+            "fingerprint": self.fingerprint(),
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+class _Builder:
+    def __init__(self, catalog: Catalog) -> None:
+        self.c = catalog
+        self.steps: list[Step] = []
+
+    def add(self, template: str, reason: str) -> None:
+        if any(s.template == template for s in self.steps):
+            return
+        t = self.c.template(template)
+        self.steps.append(Step(t.name, t.kind, t.stacks, t.target, reason))
+
+
+def build_plan(
+    catalog: Catalog,
+    request: str | None = None,
+    *,
+    changed: list[str] | None = None,
+    changed_from: str | None = None,
+    repo_root: str | Path | None = None,
+) -> Plan:
+    """Turn a request into a :class:`Plan`. Raises :class:`UsageError` for an unknown request."""
+    if changed is not None or changed_from is not None:
+        if request:
+            raise UsageError("give either a request or --changed/--changed-from, not both")
+        paths = list(changed or [])
+        if changed_from is not None:
+            paths += git_changed_files(changed_from, repo_root or _default_repo_root(catalog))
+        return _plan_changes(catalog, paths, request=f"changed from {changed_from}" if changed_from else "changed")
+    c = catalog
+    b = _Builder(c)
+    if request is None or request == "standard":
+        for g in c.deploy_groups:
+            b.add(c.group_apply(g), f"standard order: group {g}")
+            b.add(c.group_smoke(g), f"standard order: check group {g}")
+        return Plan("standard", b.steps, request, "the runbook's standard order from Phase 1 on")
+    if request == CLEANROOM:
+        return _plan_cleanroom(c)
+    if request == PLATFORM_TARGET:
+        full_apply = c.template_name("Full Platform", "Apply")
+        b.add(full_apply, "the whole platform, every stack in execution order")
+        b.add(c.template_name("Full Platform", "Smoke"), "check every service")
+        return Plan("platform", b.steps, request, "the whole platform")
+    if request in c.group_names:
+        if request == c.phase1:
+            _phase1(b, f"group {request}")
+            return Plan("phase1", b.steps, request, "Phase 1 re-converged through its Config Apply")
+        b.add(c.group_apply(request), f"group {request} requested")
+        b.add(c.group_smoke(request), f"check group {request}")
+        return Plan("group", b.steps, request, f"group {request}")
+    if request in c.platform.services:
+        group = c.group_of(request)
+        if group == c.phase1:
+            _phase1(b, f"{request} is a Phase 1 service")
+            return Plan("phase1", b.steps, request, f"{request} is part of Phase 1: its Config Apply refreshes it")
+        b.add(c.service_apply(request), f"{request} requested → {c.service_apply(request)}")
+        b.add(c.group_smoke(group), f"{request} belongs to group {group} → {c.group_smoke(group)}")
+        return Plan("service", b.steps, request, f"pattern A for {request}")
+    if request in c.template_index:
+        b.add(request, "template requested by name")
+        return Plan("template", b.steps, request, f"only {request}")
+    valid = ["(nothing: standard order)", *c.group_names, *c.platform.services, PLATFORM_TARGET, CLEANROOM]
+    raise UsageError(f"unknown request {request!r}; expected one of: {', '.join(valid)} or a template name")
+
+
+def _default_repo_root(catalog: Catalog) -> Path:
+    src = catalog.platform.source
+    return src.parent if src is not None else Path(".")
+
+
+def _phase1(b: _Builder, why: str) -> None:
+    c = b.c
+    ph = c.platform.phase1_group
+    b.add(c.template_name(ph.word, "Config Apply"), f"{why} → refresh Phase 1 (tools and repository on the Semaphore host)")
+    b.add(c.template_name(ph.word, "Smoke"), "check Phase 1")
+
+
+def _plan_cleanroom(c: Catalog) -> Plan:
+    b = _Builder(c)
+    for s in c.services_of(c.phase1):
+        b.add(c.service_apply(s), f"cleanroom: re-converge {s}")
+        b.add(c.service_smoke(s), f"cleanroom: check {s} before the next pair")
+    b.add(c.template_name(c.platform.phase1_group.word, "Smoke"), "cleanroom: full Phase 1 smoke")
+    for g in c.deploy_groups:
+        b.add(c.group_smoke(g), f"cleanroom: check group {g} on the re-converged base")
+    return Plan(CLEANROOM, b.steps, CLEANROOM, "Phase 1 pair by pair, each followed by its smoke")
+
+
+def _ordered_services(c: Catalog, names) -> list[str]:
+    wanted = set(names)
+    return [s for g in c.group_names for s in c.services_of(g) if s in wanted]
+
+
+def _plan_changes(c: Catalog, paths: list[str], request: str) -> Plan:
+    cs = classify_paths(c, paths)
+    b = _Builder(c)
+    if not cs.deployable:
+        what = ", ".join(cs.ignored) if cs.ignored else "no files"
+        msg = f"nothing deployable changed ({what}); no step to run"
+        return Plan("none", [], request, msg, cs)
+    touched = _ordered_services(c, cs.services)
+    phase1_touched = [s for s in touched if c.group_of(s) == c.phase1]
+    others = [s for s in touched if c.group_of(s) != c.phase1]
+    smoke_groups: list[str] = []
+    if cs.shared_base_changed:
+        first = (cs.shared[0][0] if cs.shared else cs.unknown[0])
+        _phase1(b, f"shared base changed ({first})")
+        if cs.smokes_all:
+            why = next((f"{p}: {r.why}" if r.why else p for p, r in cs.shared if r.smokes == "all"), None)
+            why = why or f"{cs.unknown[0]} (not owned by a service, treated as shared base)"
+            smoke_groups = list(c.deploy_groups)
+            all_reason = f"every group is affected ({why})"
+        pattern = "B"
+    else:
+        pattern = "A"
+        if phase1_touched:
+            _phase1(b, f"{', '.join(phase1_touched)} changed ({cs.services[phase1_touched[0]][0]})")
+    for s in others:
+        b.add(c.service_apply(s), f"{s} changed ({cs.services[s][0]}) → {c.service_apply(s)}")
+    for g in c.deploy_groups:
+        if g in smoke_groups:
+            b.add(c.group_smoke(g), all_reason)
+        elif any(c.group_of(s) == g for s in others):
+            b.add(c.group_smoke(g), f"group {g} was touched → {c.group_smoke(g)}")
+    msg = {
+        "A": "pattern A: only service-owned paths changed",
+        "B": "pattern B: the shared base changed; Phase 1 Config Apply refreshes the tools on the Semaphore host",
+    }[pattern]
+    return Plan(pattern, b.steps, request, msg, cs)
