@@ -52,7 +52,7 @@ def load_catalog() -> Any:
 
 
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
@@ -60,7 +60,9 @@ def console(stderr: bool = False):
     """A rich console that stays plain (no colour, no cursor tricks) when output is piped."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 160  # piped: do not squeeze tables into 80 columns
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
