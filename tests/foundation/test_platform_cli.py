@@ -101,3 +101,12 @@ def test_whole_process_version_help_and_module(repo_root, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == f"ralf: {tmp_path / 'missing.yaml'}: file not found (pass --platform FILE or set RALF_PLATFORM)"
     assert "Traceback" not in r.stderr
+
+
+def test_catalog_paths_names_owners_and_shared_base(run_cli, repo_root):
+    code, out, _ = run_cli("catalog", "paths", "--json", "--platform", str(repo_root / "platform.yaml"))
+    assert code == 0
+    data = json.loads(out)
+    assert data["services"]["n8n"] == ["stacks/044-n8n-lxc/", "stacks/045-n8n-config/", "ansible/roles/n8n/"]
+    assert {"path": "src/ralf/smoke/", "smokes": "all", "why": "smoke code runs for every group"} in data["shared_base"]
+    assert "docs/" in data["ignore"]

@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
 # One-line help shown by `ralf --help` without importing the command's module.
 SHORT_HELP: dict[str, str] = {
     "validate": "Check the platform file and cross-check its references.",
-    "catalog": "Show stacks, smoke targets or Semaphore templates derived from the platform.",
+    "catalog": "Show stacks, smoke targets, Semaphore templates or path ownership derived from the platform.",
     "plan": "Print the runbook steps for a request, without running anything.",
     "deploy": "Run the runbook's steps through Semaphore (or locally), with triage and resume.",
     "smoke": "Run layered smoke checks for a service, group, phase1 or the platform.",

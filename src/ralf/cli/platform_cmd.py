@@ -103,3 +103,27 @@ def inventory(as_json: bool) -> None:
         emit_json(inventory_dict(platform))
     else:
         click.echo(inventory_ini(platform), nl=False)
+
+
+@catalog.command("paths")
+@platform_option
+@json_option
+def catalog_paths(as_json: bool) -> None:
+    """Which repository paths belong to which service, which are the shared base, which are ignored."""
+    from ralf.changes import service_patterns
+
+    c = load_catalog()
+    repo = c.platform.repository
+    owned = service_patterns(c)
+    if as_json:
+        emit_json({
+            "services": owned,
+            "shared_base": [r.model_dump() for r in repo.shared_base],
+            "ignore": list(repo.ignore),
+        })
+        return
+    rows = [[svc, "service", " ".join(p)] for svc, p in owned.items()]
+    rows += [["(shared base)", f"smokes: {r.smokes}", r.path + (f"  — {r.why}" if r.why else "")] for r in repo.shared_base]
+    rows += [["(ignored)", "", " ".join(repo.ignore)]]
+    table("Repository paths (first match wins: ignored, service, shared base; anything else counts as shared base)",
+          ["owner", "kind", "paths"], rows)
