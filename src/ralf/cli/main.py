@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     from ralf.errors import RalfError
 
     try:
-        cli.main(args=argv, prog_name="ralf", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="ralf", standalone_mode=False)
+        # standalone_mode=False turns ctx.exit(n) into a return value
+        sys.exit(rc if isinstance(rc, int) else 0)
     except click.exceptions.Abort:
         click.echo("ralf: aborted", err=True)
         sys.exit(130)
@@ -115,7 +117,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(1)
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+"""``ralf smoke TARGET``: what Semaphore's Smoke templates run.
+
+A thin layer over :func:`ralf.smoke.run_smoke`: progress on stderr while checks run (a rich bar
+on a terminal, one plain line per finished service otherwise), then the report on stdout as
+human lines, or ``--json``; ``--junit FILE`` also writes JUnit XML. Exit 0 when nothing failed
+(WARN allowed), 1 when a check failed, 2 for usage errors, unknown targets or a bad platform file.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+
+from ralf.cli.common import emit_json, json_option, load, platform_option
+
+
+@click.command("smoke")
+@click.argument("target", default="phase1")
+@json_option
+@click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the results as JUnit XML to FILE (for CI systems).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="How many services are checked at once (1 = one by one).")
+@platform_option
+def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) -> None:
+    """Smoke-check TARGET: a service, a group, phase1 (default) or platform.
+
+    Per service the layers run in the runbook's triage order (service in the CT, nginx/TLS, app
+    port, public endpoint); the first failing layer is the diagnosis and later layers are skipped.
+    All services of the target run at once, and every failing service is reported.
+    """
+    from ralf.catalog import Catalog
+    from ralf.smoke import run_smoke
+    from ralf.smoke.layers import plan_service
+    from ralf.smoke.report import human_lines, junit_xml
+    from ralf.transport import transport_for
+
+    platform = load()
+    services = Catalog(platform).target(target).services  # unknown target: UsageError, exit 2
+    transport = transport_for(platform)
+    planned = {n: len(plan_service(n, platform.services[n], platform, transport)) for n in services}
+    progress = _Progress(target, planned)
+    try:
+        report = run_smoke(target, platform, transport=transport, concurrency=concurrency,
+                           on_check=progress.on_check)
+    finally:
+        progress.close()
+
+    if junit_file:
+        try:
+            with open(junit_file, "w", encoding="utf-8") as f:
+                f.write(junit_xml(report))
+        except OSError as e:
+            from ralf.errors import RalfError
+
+            raise RalfError(f"cannot write JUnit file {junit_file}: {e.strerror or e}") from None
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for line in human_lines(report):
+            click.echo(line)
+    if report.exit_code:
+        # SystemExit, not ctx.exit(): main() runs click with standalone_mode=False, which turns
+        # ctx.exit(1) into a return value that is not propagated.
+        sys.exit(report.exit_code)
+
+
+class _Progress:
+    """Counts finished checks per service; a rich bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, target: str, planned: dict[str, int]) -> None:
+        self.planned = planned
+        self.done = {n: 0 for n in planned}
+        self.failed: set[str] = set()
+        self.lock = threading.Lock()
+        self.finished = 0
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            from ralf.cli.common import console
+
+            self.bar = Progress(TextColumn(f"smoke {target}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.description}"), TimeElapsedColumn(),
+                                console=console(stderr=True), transient=True)
+            self.task = self.bar.add_task("", total=sum(planned.values()))
+            self.bar.start()
+
+    def on_check(self, service: str, result) -> None:
+        with self.lock:
+            self.done[service] += 1
+            if result.status == "FAIL":
+                self.failed.add(service)
+            complete = self.done[service] == self.planned.get(service)
+            if complete:
+                self.finished += 1
+            if self.bar is not None:
+                self.bar.update(self.task, advance=1,
+                                description=f"{self.finished}/{len(self.planned)} services, {len(self.failed)} failed")
+            elif complete:
+                state = "FAIL" if service in self.failed else "done"
+                click.echo(f"[smoke] … {service} {state} ({self.finished}/{len(self.planned)} services)", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,528 @@
+"""One function per check kind: ``run_check(planned, ctx) -> Outcome``.
+
+Every function turns every failure it can meet (refused, timeout, bad certificate, wrong answer)
+into an :class:`Outcome` with a one-line detail; nothing here raises for a dead server. Heavy
+imports (httpx, ssl, boto3, cryptography) happen inside the functions so ``ralf --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ralf.smoke.results import FAIL, OK, WARN
+
+
+@dataclass
+class Outcome:
+    status: str
+    detail: str = ""
+    cert_days_left: int | None = None
+
+
+@dataclass
+class Context:
+    """What a check may use besides its own settings."""
+
+    service: Any  # ralf.model.Service
+    platform: Any  # ralf.model.Platform
+    transport: Any  # ralf.transport.Transport
+    retry_interval: float = 1.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _net_error(e: BaseException, timeout: float) -> str:
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return f"no answer within {timeout:g} s"
+    if isinstance(e, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return str(e) or type(e).__name__
+
+
+def tls_context(platform, ca_file: str | None, insecure: bool):
+    """A client context: explicitly insecure, else the CA file, else the system trust store.
+
+    Contexts are cached (loading a trust store costs tens of milliseconds of CPU, which adds up
+    when every service is checked at once); a CA file is keyed by its path and modification time.
+    """
+    if insecure:
+        return _context(None, 0, True)
+    if ca_file:
+        path = platform.resolve_path(ca_file)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            raise FileNotFoundError(f"CA file {path} not found") from None
+        return _context(str(path), mtime, False)
+    return _context(None, 0, False)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(ca_path: str | None, mtime: int, insecure: bool):
+    import ssl
+
+    if insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if ca_path:
+        return ssl.create_default_context(cafile=ca_path)
+    return ssl.create_default_context()
+
+
+def _trust_label(ca_file: str | None, insecure: bool) -> str:
+    if insecure:
+        return "trust NOT verified (insecure: true)"
+    return "trusted via CA file" if ca_file else "trusted via system store"
+
+
+def _verify_message(e: BaseException) -> str:
+    import ssl
+
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"certificate not trusted: {e.verify_message}"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS handshake failed: {e.reason or e}"
+    return str(e)
+
+
+@dataclass
+class CertInfo:
+    not_after: Any  # datetime (UTC)
+    dns_names: list[str]
+    ip_addresses: list[str]
+
+    @property
+    def names(self) -> list[str]:
+        return self.dns_names + self.ip_addresses
+
+
+def cert_info(der: bytes) -> CertInfo:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = san.get_values_for_type(x509.DNSName)
+        ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        dns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        ips = []
+    return CertInfo(cert.not_valid_after_utc, list(dns), ips)
+
+
+def hostname_matches(name: str, info: CertInfo) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return any(ipaddress.ip_address(a) == ip for a in info.ip_addresses)
+    name = name.lower().rstrip(".")
+    for pattern in info.dns_names:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+def _days_left(not_after) -> float:
+    from datetime import datetime, timezone
+
+    return (not_after - datetime.now(timezone.utc)).total_seconds() / 86400
+
+
+# --------------------------------------------------------------------------- check kinds
+
+
+def check_tcp(pc, ctx: Context) -> Outcome:
+    t = pc.check.timeout
+    try:
+        with socket.create_connection((pc.host, pc.port), timeout=t):
+            return Outcome(OK, "connected")
+    except OSError as e:
+        return Outcome(FAIL, _net_error(e, t))
+
+
+def check_http(pc, ctx: Context) -> Outcome:
+    import httpx
+
+    c = pc.check
+    try:
+        # plain http never touches TLS (redirects are not followed): skip building a context
+        verify = tls_context(ctx.platform, c.ca_file, c.insecure) if c.url.startswith("https://") else False
+    except FileNotFoundError as e:
+        return Outcome(FAIL, str(e))
+    start = time.monotonic()
+    attempts = 0
+    problem = ""
+    with httpx.Client(verify=verify, timeout=c.timeout, follow_redirects=False) as client:
+        while True:
+            attempts += 1
+            try:
+                r = client.get(c.url)
+                ok_status = (r.status_code in c.expect_status) if c.expect_status else 200 <= r.status_code < 400
+                if not ok_status:
+                    want = "/".join(map(str, c.expect_status)) if c.expect_status else "2xx/3xx"
+                    problem = f"status {r.status_code}, expected {want}"
+                elif c.body_contains is not None and c.body_contains not in r.text:
+                    problem = f"status {r.status_code} but the body lacks {c.body_contains!r}"
+                else:
+                    note = "" if not c.url.startswith("https://") else f", {_trust_label(c.ca_file, c.insecure)}"
+                    return Outcome(OK, f"status {r.status_code}{note}")
+            except httpx.TimeoutException:
+                problem = f"no answer within {c.timeout:g} s"
+            except httpx.HTTPError as e:
+                problem = _http_error(e)
+            elapsed = time.monotonic() - start
+            if elapsed + ctx.retry_interval > c.deadline:
+                break
+            time.sleep(ctx.retry_interval)
+    if attempts > 1:
+        problem += f" ({attempts} attempts in {time.monotonic() - start:.0f} s)"
+    return Outcome(FAIL, problem)
+
+
+def _http_error(e: BaseException) -> str:
+    text = str(e)
+    cause = e.__context__ or e.__cause__
+    import ssl
+
+    while cause is not None:
+        if isinstance(cause, (ssl.SSLError, OSError)):
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return f"certificate not trusted: {cause.verify_message}"
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+        cause = cause.__context__ or cause.__cause__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate not trusted: " + text.split("certificate verify failed:")[-1].strip(" )")
+    if "refused" in text.lower():
+        return "connection refused"
+    return text or type(e).__name__
+
+
+def check_tls(pc, ctx: Context) -> Outcome:
+    import ssl
+
+    c = pc.check
+    name = c.server_name or pc.host
+    sni = name
+    t = c.timeout
+    # 1. Fetch the certificate without judging it, so an expired or foreign one can be described.
+    raw = tls_context(ctx.platform, None, True)
+    try:
+        with socket.create_connection((pc.host, pc.port), timeout=t) as sock:
+            with raw.wrap_socket(sock, server_hostname=sni) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except ssl.SSLError as e:
+        return Outcome(FAIL, f"TLS handshake failed: {e.reason or e}")
+    except OSError as e:
+        return Outcome(FAIL, _net_error(e, t))
+    if not der:
+        return Outcome(FAIL, "TLS handshake gave no certificate")
+    info = cert_info(der)
+    days = _days_left(info.not_after)
+    whole = math.floor(days)
+    if days < 0:
+        ago = math.floor(-days)
+        when = f"{ago} day{'s' if ago != 1 else ''} ago" if ago else "less than a day ago"
+        return Outcome(FAIL, f"certificate expired {when}", cert_days_left=whole)
+    if not hostname_matches(name, info):
+        return Outcome(
+            FAIL,
+            f"certificate is for {', '.join(info.names) or 'no name'}, not {name}",
+            cert_days_left=whole,
+        )
+    # 2. Trust: the system store, a CA file, or explicitly nothing.
+    if not c.insecure:
+        try:
+            ctx_v = tls_context(ctx.platform, c.ca_file, False)
+            with socket.create_connection((pc.host, pc.port), timeout=t) as sock:
+                with ctx_v.wrap_socket(sock, server_hostname=sni):
+                    pass
+        except FileNotFoundError as e:
+            return Outcome(FAIL, str(e), cert_days_left=whole)
+        except ssl.SSLError as e:
+            return Outcome(FAIL, _verify_message(e), cert_days_left=whole)
+        except OSError as e:
+            return Outcome(FAIL, _net_error(e, t), cert_days_left=whole)
+    trust = _trust_label(c.ca_file, c.insecure)
+    if whole < c.warn_days:
+        return Outcome(WARN, f"certificate expires in {whole} days (warn below {c.warn_days}), {trust}", whole)
+    return Outcome(OK, f"certificate valid {whole} more days for {name}, {trust}", whole)
+
+
+def check_unit(pc, ctx: Context) -> Outcome:
+    c = pc.check
+    cmd = ctx.platform.exec.unit_command.format_map({"unit": c.unit, "host": ctx.service.ip, "port": ""})
+    res = ctx.transport.run(ctx.service, cmd, c.timeout)
+    if res.transport_error:
+        return Outcome(WARN, f"could not check: {res.transport_error}")
+    if res.timed_out:
+        return Outcome(FAIL, f"no answer from the CT within {c.timeout:g} s")
+    state = _first(res.stdout) or _first(res.stderr)
+    if res.rc == 0:
+        return Outcome(OK, state or "active")
+    return Outcome(FAIL, f"unit {c.unit} is {state or 'not active'} (exit {res.rc})")
+
+
+def check_app_port(pc, ctx: Context) -> Outcome:
+    c = pc.check
+    cmd = ctx.platform.exec.port_command.format_map({"host": c.host, "port": c.port, "unit": ""})
+    res = ctx.transport.run(ctx.service, cmd, c.timeout)
+    if res.transport_error:
+        return Outcome(WARN, f"could not check: {res.transport_error}")
+    if res.timed_out:
+        return Outcome(FAIL, f"no answer from the CT within {c.timeout:g} s")
+    if res.rc == 0:
+        return Outcome(OK, f"listening on {c.host}:{c.port}")
+    return Outcome(FAIL, f"nothing listening on {c.host}:{c.port} inside the CT (exit {res.rc})")
+
+
+def _first(text: str) -> str:
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+
+
+# PostgreSQL wire protocol: an SSLRequest, then a StartupMessage for a role that need not exist.
+# Any authentication request or error message proves a live server; "starting up" does not.
+_PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+_PG_NOT_READY = {"57P03", "57P01", "57P02", "58000", "53100"}
+
+
+def check_postgres(pc, ctx: Context) -> Outcome:
+    import ssl
+
+    t = pc.check.timeout
+    try:
+        sock = socket.create_connection((pc.host, pc.port), timeout=t)
+    except OSError as e:
+        return Outcome(FAIL, _net_error(e, t))
+    try:
+        sock.sendall(_PG_SSL_REQUEST)
+        answer = _recv_exact(sock, 1)
+        if answer == b"S":
+            sock = tls_context(ctx.platform, None, True).wrap_socket(sock)
+        elif answer != b"N":
+            return Outcome(FAIL, f"not a PostgreSQL server (answered {answer!r} to SSLRequest)")
+        params = b"user\0ralf_smoke\0database\0postgres\0application_name\0ralf-smoke\0\0"
+        sock.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+        tls = "TLS" if answer == b"S" else "no TLS"
+        for _ in range(64):  # AuthenticationOk, ParameterStatus..., BackendKeyData, then ReadyForQuery
+            tag = _recv_exact(sock, 1)
+            length = struct.unpack("!i", _recv_exact(sock, 4))[0]
+            if not 4 <= length <= 65536:
+                return Outcome(FAIL, "not a PostgreSQL server (bad message length)")
+            body = _recv_exact(sock, length - 4)
+            if tag == b"R":
+                code = struct.unpack("!i", body[:4])[0]
+                if code != 0:
+                    method = {3: "password", 5: "md5", 10: "SASL"}.get(code, f"method {code}")
+                    return Outcome(OK, f"server asks for authentication ({method}, {tls})")
+            elif tag == b"E":
+                fields = {p[:1].decode(): p[1:].decode(errors="replace") for p in body.split(b"\0") if p}
+                sqlstate, msg = fields.get("C", ""), fields.get("M", "")
+                if sqlstate in _PG_NOT_READY:
+                    return Outcome(FAIL, f"server not ready: {msg} ({sqlstate})")
+                return Outcome(OK, f"server answered: {msg} ({sqlstate}, {tls})")
+            elif tag == b"Z":
+                return Outcome(OK, f"server accepted the session, ready for query ({tls})")
+            elif tag not in (b"S", b"K", b"N"):
+                return Outcome(FAIL, f"not a PostgreSQL server (unexpected message {tag!r})")
+        return Outcome(FAIL, "no ReadyForQuery after 64 messages")
+    except (socket.timeout, TimeoutError):
+        return Outcome(FAIL, f"no protocol answer within {t:g} s")
+    except (ssl.SSLError, OSError, EOFError) as e:
+        return Outcome(FAIL, f"protocol exchange failed: {_net_error(e, t)}")
+    finally:
+        sock.close()
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed by the server")
+        buf += chunk
+    return buf
+
+
+def check_smtp(pc, ctx: Context) -> Outcome:
+    import smtplib
+    import ssl
+
+    c = pc.check
+    try:
+        with smtplib.SMTP(pc.host, pc.port, timeout=c.timeout) as s:
+            s.ehlo("ralf-smoke")
+            if not c.starttls:
+                return Outcome(OK, "banner and EHLO answered")
+            if not s.has_extn("starttls"):
+                return Outcome(FAIL, "STARTTLS not offered")
+            s.starttls(context=tls_context(ctx.platform, c.ca_file, c.insecure))
+            code, _ = s.ehlo("ralf-smoke")
+            if code != 250:
+                return Outcome(FAIL, f"EHLO after STARTTLS answered {code}")
+            return Outcome(OK, f"banner, STARTTLS, {_trust_label(c.ca_file, c.insecure)}")
+    except FileNotFoundError as e:
+        return Outcome(FAIL, str(e))
+    except smtplib.SMTPConnectError as e:
+        return Outcome(FAIL, f"bad banner: {e.smtp_code} {e.smtp_error.decode(errors='replace')}")
+    except smtplib.SMTPServerDisconnected:
+        return Outcome(FAIL, "server closed the connection (no SMTP banner)")
+    except smtplib.SMTPException as e:
+        return Outcome(FAIL, f"SMTP error: {e}")
+    except ssl.SSLError as e:
+        return Outcome(FAIL, _verify_message(e))
+    except OSError as e:
+        return Outcome(FAIL, _net_error(e, c.timeout))
+
+
+def check_imaps(pc, ctx: Context) -> Outcome:
+    import ssl
+
+    c = pc.check
+    try:
+        context = tls_context(ctx.platform, c.ca_file, c.insecure)
+        with socket.create_connection((pc.host, pc.port), timeout=c.timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=pc.host) as tls:
+                try:
+                    greeting = tls.recv(1024).decode(errors="replace").strip()
+                except (socket.timeout, TimeoutError):
+                    return Outcome(FAIL, f"no IMAP greeting within {c.timeout:g} s")
+    except FileNotFoundError as e:
+        return Outcome(FAIL, str(e))
+    except ssl.SSLError as e:
+        return Outcome(FAIL, _verify_message(e))
+    except OSError as e:
+        return Outcome(FAIL, _net_error(e, c.timeout))
+    if greeting.startswith(("* OK", "* PREAUTH")):
+        return Outcome(OK, f"IMAP greeting over TLS, {_trust_label(c.ca_file, c.insecure)}")
+    return Outcome(FAIL, f"no IMAP greeting (got {greeting[:40]!r})")
+
+
+def s3_credentials(platform) -> tuple[str, str] | None:
+    """The state backend's keys from its credentials file, else AWS_* in the environment."""
+    sb = platform.state_backend
+    if sb is not None:
+        path = platform.secrets_path / sb.credentials_file
+        values = _read_env_file(path)
+        if values.get(sb.access_key_var) and values.get(sb.secret_key_var):
+            return values[sb.access_key_var], values[sb.secret_key_var]
+    access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if access and secret:
+        return access, secret
+    return None
+
+
+def _read_env_file(path) -> dict[str, str]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def check_s3(pc, ctx: Context) -> Outcome:
+    import httpx
+
+    c = pc.check
+    sb = ctx.platform.state_backend
+    endpoint = c.endpoint or (sb.endpoint if sb else None)
+    bucket = c.bucket or (sb.bucket if sb else None)
+    if not endpoint or not bucket:
+        return Outcome(FAIL, "no S3 endpoint/bucket: set them on the check or in state_backend")
+    endpoint = endpoint.rstrip("/")
+    notes = []
+    try:
+        r = httpx.get(f"{endpoint}/minio/health/live", timeout=c.timeout)
+    except httpx.TimeoutException:
+        return Outcome(FAIL, f"no answer within {c.timeout:g} s")
+    except httpx.HTTPError as e:
+        return Outcome(FAIL, _http_error(e))
+    if r.status_code == 200:
+        notes.append("MinIO live")
+    elif r.status_code == 404:
+        notes.append("no MinIO health endpoint")
+    else:
+        return Outcome(FAIL, f"MinIO not live: /minio/health/live answered {r.status_code}")
+    creds = s3_credentials(ctx.platform)
+    if creds is None:
+        where = f"{ctx.platform.secrets_path / sb.credentials_file}" if sb else "no state_backend"
+        return Outcome(FAIL, f"no S3 credentials: none in {where}, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY unset")
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=creds[0],
+        aws_secret_access_key=creds[1],
+        region_name=sb.region if sb else "us-east-1",
+        config=Config(connect_timeout=c.timeout, read_timeout=c.timeout, retries={"max_attempts": 1},
+                      s3={"addressing_style": "path"}),
+    )
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return Outcome(FAIL, f"bucket {bucket!r} does not exist")
+        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return Outcome(FAIL, f"bucket {bucket!r}: access denied with the configured credentials")
+        return Outcome(FAIL, f"bucket {bucket!r}: S3 error {code}")
+    except BotoCoreError as e:
+        return Outcome(FAIL, f"S3 request failed: {type(e).__name__}")
+    return Outcome(OK, f"{', '.join(notes)}; bucket {bucket!r} reachable")
+
+
+CHECKS = {
+    "tcp": check_tcp,
+    "http": check_http,
+    "https": check_http,
+    "tls": check_tls,
+    "unit": check_unit,
+    "app_port": check_app_port,
+    "postgres": check_postgres,
+    "smtp": check_smtp,
+    "imaps": check_imaps,
+    "s3": check_s3,
+}
+
+
+def run_check(pc, ctx: Context) -> Outcome:
+    """Run one planned check; an unexpected exception becomes a FAIL with its type, never a traceback."""
+    try:
+        return CHECKS[pc.kind](pc, ctx)
+    except Exception as e:  # noqa: BLE001 - a smoke run must report, not crash
+        return Outcome(FAIL, f"check crashed: {type(e).__name__}: {e}")

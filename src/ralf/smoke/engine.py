@@ -1,0 +1,154 @@
+"""The smoke engine: all services of a target at once, each one's layers in order.
+
+Per service, layers run in the runbook's triage order; the checks of one layer run together.
+The first layer with a failing check is the diagnosis and the layers after it are SKIPPED.
+Layers that need the exec transport when none is configured are NOT CHECKED and do not stop the
+run. Within the public-endpoint layer, connect checks run first: when a TCP connect to a host and
+port fails, the HTTP checks on that same host and port are skipped instead of retrying for their
+whole deadline, so a dead service is reported within one connect timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from ralf.smoke.checks import Context, Outcome, run_check
+from ralf.smoke.layers import ENDPOINT, LAYERS, PlannedCheck, plan_service
+from ralf.smoke.results import FAIL, NOT_CHECKED, SKIPPED, CheckResult, ServiceResult, SmokeReport
+
+OnCheck = Callable[[str, CheckResult], None]
+
+# Enough for the default platform's nine services in one wave; checks are I/O-bound.
+DEFAULT_CONCURRENCY = 16
+
+
+def run_smoke(
+    target: str,
+    platform,
+    *,
+    transport=None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_check: OnCheck | None = None,
+    retry_interval: float = 1.0,
+) -> SmokeReport:
+    """Smoke-check every service of ``target`` (a service, a group, ``phase1`` or ``platform``).
+
+    ``transport`` defaults to the one ``platform.exec`` selects. ``concurrency`` bounds how many
+    services run at once; 1 runs services and checks strictly one by one (the original's way).
+    ``on_check(service, result)`` is called from worker threads as each check finishes.
+    Raises :class:`ralf.errors.UsageError` for an unknown target or a bad concurrency.
+    """
+    from ralf.catalog import Catalog
+    from ralf.errors import UsageError
+    from ralf.transport import transport_for
+
+    if concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, got {concurrency}")
+    tgt = Catalog(platform).target(target)
+    transport = transport if transport is not None else transport_for(platform)
+    start = time.monotonic()
+    serial = concurrency == 1
+
+    def one(name: str) -> ServiceResult:
+        return smoke_service(name, platform, transport, serial=serial, on_check=on_check,
+                             retry_interval=retry_interval)
+
+    if serial or len(tgt.services) == 1:
+        services = [one(n) for n in tgt.services]
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(tgt.services)), thread_name_prefix="smoke") as pool:
+            services = list(pool.map(one, tgt.services))
+    return SmokeReport(
+        target=target,
+        services=services,
+        duration_ms=_ms(start),
+        transport=transport.kind,
+    )
+
+
+def smoke_service(name: str, platform, transport, *, serial: bool = False, on_check: OnCheck | None = None,
+                  retry_interval: float = 1.0) -> ServiceResult:
+    """One service, layer by layer; stops at the first failing layer and skips the rest."""
+    service = platform.services[name]
+    start = time.monotonic()
+    result = ServiceResult(name=name, group=service.group)
+    ctx = Context(service=service, platform=platform, transport=transport, retry_interval=retry_interval)
+    planned = plan_service(name, service, platform, transport)
+
+    def notify(r: CheckResult) -> CheckResult:
+        if on_check is not None:
+            on_check(name, r)
+        return r
+
+    failed: CheckResult | None = None
+    for layer in LAYERS:
+        batch = [p for p in planned if p.layer == layer]
+        if not batch:
+            continue
+        if failed is not None:
+            for p in batch:
+                result.checks.append(notify(_result(p, SKIPPED, f"not run: {failed.layer} failed")))
+            continue
+        result.checks += _run_layer(batch, ctx, transport, serial, notify)
+        failed = next((r for r in result.checks if r.layer == layer and r.status == FAIL), None)
+        if failed is not None:
+            result.failed_layer = layer
+            result.diagnosis = f"{name}: FAIL at {layer} — {failed.detail}"
+    result.duration_ms = _ms(start)
+    return result
+
+
+def _run_layer(batch: list[PlannedCheck], ctx: Context, transport, serial: bool, notify) -> list[CheckResult]:
+    """The layer's results in declaration order."""
+    why_not = transport.unavailable(ctx.service) if any(p.needs_transport for p in batch) else None
+    done: dict[int, CheckResult] = {}
+    ready = []
+    for i, p in enumerate(batch):
+        if p.needs_transport and why_not:
+            done[i] = notify(_result(p, NOT_CHECKED, why_not))
+        else:
+            ready.append(i)
+    if batch[0].layer == ENDPOINT:
+        connects = [i for i in ready if batch[i].kind == "tcp"]
+        done.update(_run_all(batch, connects, ctx, serial, notify))
+        dead = {(batch[i].host, batch[i].port) for i in connects if done[i].status == FAIL}
+        rest = []
+        for i in ready:
+            p = batch[i]
+            if i in done:
+                continue
+            if p.kind in ("http", "https") and (p.host, p.port) in dead:
+                done[i] = notify(_result(p, SKIPPED, f"not run: TCP connect to {p.host}:{p.port} failed"))
+            else:
+                rest.append(i)
+        done.update(_run_all(batch, rest, ctx, serial, notify))
+    else:
+        done.update(_run_all(batch, ready, ctx, serial, notify))
+    return [done[i] for i in range(len(batch))]
+
+
+def _run_all(batch: list[PlannedCheck], indices: list[int], ctx: Context, serial: bool,
+             notify) -> dict[int, CheckResult]:
+    if serial or len(indices) <= 1:
+        return {i: notify(_timed(batch[i], ctx)) for i in indices}
+    with ThreadPoolExecutor(max_workers=len(indices)) as pool:
+        return dict(zip(indices, pool.map(lambda i: notify(_timed(batch[i], ctx)), indices)))
+
+
+def _timed(p: PlannedCheck, ctx: Context) -> CheckResult:
+    start = time.monotonic()
+    outcome: Outcome = run_check(p, ctx)
+    r = _result(p, outcome.status, outcome.detail, _ms(start))
+    r.cert_days_left = outcome.cert_days_left
+    return r
+
+
+def _result(p: PlannedCheck, status: str, detail: str, duration_ms: int = 0) -> CheckResult:
+    return CheckResult(layer=p.layer, kind=p.kind, name=p.name, endpoint=p.endpoint, status=status,
+                       detail=detail, duration_ms=duration_ms)
+
+
+def _ms(start: float) -> int:
+    return int(round((time.monotonic() - start) * 1000))

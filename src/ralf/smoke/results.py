@@ -1,0 +1,125 @@
+"""What a smoke run returns: one result per check, per service and for the whole target.
+
+Statuses of a check: OK, WARN, FAIL, SKIPPED (an earlier layer failed) and NOT CHECKED (its
+transport is not configured; never counted as passed). A service is FAIL when any check failed,
+else WARN when any warned, else OK; its ``failed_layer`` and ``diagnosis`` name the first failing
+layer, which is where the runbook's triage starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OK = "OK"
+WARN = "WARN"
+FAIL = "FAIL"
+SKIPPED = "SKIPPED"
+NOT_CHECKED = "NOT CHECKED"
+
+
+@dataclass
+class CheckResult:
+    layer: str
+    kind: str
+    name: str
+    endpoint: str
+    status: str
+    detail: str = ""
+    duration_ms: int = 0
+    cert_days_left: int | None = None
+
+    def to_dict(self) -> dict:
+        d = {
+            "layer": self.layer,
+            "kind": self.kind,
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "detail": self.detail,
+            "duration_ms": self.duration_ms,
+        }
+        if self.cert_days_left is not None:
+            d["cert_days_left"] = self.cert_days_left
+        return d
+
+
+@dataclass
+class ServiceResult:
+    name: str
+    group: str
+    checks: list[CheckResult] = field(default_factory=list)
+    failed_layer: str | None = None
+    diagnosis: str | None = None
+    duration_ms: int = 0
+
+    @property
+    def status(self) -> str:
+        statuses = {c.status for c in self.checks}
+        if FAIL in statuses:
+            return FAIL
+        if WARN in statuses:
+            return WARN
+        return OK
+
+    @property
+    def cert_days_left(self) -> int | None:
+        days = [c.cert_days_left for c in self.checks if c.cert_days_left is not None]
+        return min(days) if days else None
+
+    @property
+    def not_checked(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == NOT_CHECKED]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "group": self.group,
+            "status": self.status,
+            "failed_layer": self.failed_layer,
+            "diagnosis": self.diagnosis,
+            "cert_days_left": self.cert_days_left,
+            "not_checked": len(self.not_checked),
+            "duration_ms": self.duration_ms,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+@dataclass
+class SmokeReport:
+    target: str
+    services: list[ServiceResult] = field(default_factory=list)
+    duration_ms: int = 0
+    transport: str = "none"
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != FAIL for s in self.services)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    @property
+    def failed(self) -> list[ServiceResult]:
+        return [s for s in self.services if s.status == FAIL]
+
+    def counts(self) -> dict[str, int]:
+        out = {OK: 0, WARN: 0, FAIL: 0}
+        for s in self.services:
+            out[s.status] += 1
+        return out
+
+    def service(self, name: str) -> ServiceResult:
+        return next(s for s in self.services if s.name == name)
+
+    def to_dict(self) -> dict:
+        c = self.counts()
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "transport": self.transport,
+            "duration_ms": self.duration_ms,
+            "summary": {"services": len(self.services), "ok": c[OK], "warn": c[WARN], "fail": c[FAIL]},
+            "services": [s.to_dict() for s in self.services],
+        }

@@ -1,0 +1,234 @@
+"""Running a command "inside a CT": the one seam the smoke engine and triage use for it.
+
+Proxmox offers one way in without a network path into the CT: ``pct exec <ctid> -- <cmd>`` on
+the node, which ralf reaches over SSH. Alternatives are SSH straight into the CT and, for the
+lab, local execution. ``platform.exec.transport`` picks one:
+
+    pct    ssh <proxmox.ssh_user>@<proxmox.ssh_host> 'pct exec <ct_id> -- <cmd>'
+    ssh    ssh <exec.ssh_user>@<service.ip> '<cmd>'
+    local  sh -c '<cmd>' on this machine
+    none   nothing runs; checks that need it are reported "not checked"
+
+Every transport has the same narrow interface: :meth:`Transport.unavailable` says why it cannot
+reach a service (None when it can) and :meth:`Transport.run` returns an :class:`ExecResult`.
+A failure of the transport itself (SSH refused, command not found) is kept apart from the
+command's own exit code in ``ExecResult.transport_error`` so a broken SSH key is not mistaken
+for a stopped service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+# ssh exits 255 both for its own errors and when the remote command does (pct dies with 255 when
+# the CT is stopped); these messages are ssh's own.
+_SSH_ERROR = re.compile(
+    r"^ssh:|Permission denied|Host key verification failed|Connection (refused|timed out|closed|reset)"
+    r"|Could not resolve|No route to host|Network is unreachable|kex_exchange_identification|Identity file",
+    re.MULTILINE,
+)
+
+
+class ExecResult(NamedTuple):
+    rc: int
+    stdout: str
+    stderr: str
+    transport_error: str | None = None  # set when the command could not be run at all
+    timed_out: bool = False
+
+
+Runner = Callable[[list[str], float], ExecResult]
+
+
+def run_argv(argv: list[str], timeout: float) -> ExecResult:
+    """Run argv in its own process group; on timeout kill the whole group (shells leave children)."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return ExecResult(127, "", f"{argv[0]}: command not found", transport_error=f"{argv[0]} is not installed")
+    except OSError as e:
+        return ExecResult(126, "", str(e), transport_error=f"cannot run {argv[0]}: {e.strerror or e}")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        return ExecResult(124, out or "", err or "", timed_out=True)
+    return ExecResult(proc.returncode, out or "", err or "")
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+class Transport:
+    """Base class. ``kind`` names it in reports; ``configured`` is False for :class:`NoTransport`."""
+
+    kind = "none"
+    configured = True
+
+    def unavailable(self, service) -> str | None:
+        """Why this transport cannot reach ``service`` (None when it can)."""
+        return None
+
+    def where(self, service) -> str:
+        """A short label for reports: where the command runs."""
+        return self.kind
+
+    def argv(self, service, command: str) -> list[str]:
+        raise NotImplementedError
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        raise NotImplementedError
+
+
+@dataclass
+class _SshBase(Transport):
+    user: str = "root"
+    key_file: str | None = None
+    connect_timeout: int = 5
+    runner: Runner = field(default=run_argv, repr=False)
+
+    def _ssh(self, host: str, remote: str) -> list[str]:
+        argv = [
+            "ssh",
+            "-o", "BatchMode=yes",
+            "-o", f"ConnectTimeout={self.connect_timeout}",
+            "-o", "StrictHostKeyChecking=accept-new",
+        ]
+        if self.key_file:
+            argv += ["-i", self.key_file]
+        return argv + [f"{self.user}@{host}", remote]
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        res = self.runner(self.argv(service, command), timeout)
+        if res.transport_error is None and res.rc == 255 and _SSH_ERROR.search(res.stderr):
+            return res._replace(transport_error=f"ssh {self._target(service)} failed: {_first_line(res.stderr)}")
+        return res
+
+    def _target(self, service) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class PctTransport(_SshBase):
+    """``pct exec`` on the Proxmox node, reached over SSH."""
+
+    host: str = ""
+    kind = "pct"
+
+    def unavailable(self, service) -> str | None:
+        if service.ct_id is None:
+            return "the service has no ct_id for pct exec"
+        return None
+
+    def where(self, service) -> str:
+        return f"ct {service.ct_id}"
+
+    def _target(self, service) -> str:
+        return f"{self.user}@{self.host}"
+
+    def argv(self, service, command: str) -> list[str]:
+        # pct runs argv directly (no shell in the CT); re-quoting keeps the words intact through
+        # the node's login shell.
+        remote = shlex.join(["pct", "exec", str(service.ct_id), "--", *shlex.split(command)])
+        return self._ssh(self.host, remote)
+
+
+@dataclass
+class SshTransport(_SshBase):
+    """SSH straight into the CT's IP."""
+
+    kind = "ssh"
+
+    def where(self, service) -> str:
+        return f"ssh {service.ip}"
+
+    def _target(self, service) -> str:
+        return f"{self.user}@{service.ip}"
+
+    def argv(self, service, command: str) -> list[str]:
+        return self._ssh(service.ip, command)
+
+
+@dataclass
+class LocalTransport(Transport):
+    """Runs the command on this machine with a shell (the lab: its "CTs" are this machine)."""
+
+    runner: Runner = field(default=run_argv, repr=False)
+    kind = "local"
+
+    def argv(self, service, command: str) -> list[str]:
+        return ["sh", "-c", command]
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        res = self.runner(self.argv(service, command), timeout)
+        if res.transport_error is None and res.rc == 127:
+            return res._replace(transport_error=f"command not found: {_first_line(res.stderr) or command}")
+        return res
+
+
+@dataclass
+class NoTransport(Transport):
+    """No way into the CT: checks that need one are reported "not checked", never passed."""
+
+    reason: str = "exec transport is none"
+    kind = "none"
+    configured = False
+
+    def unavailable(self, service) -> str | None:
+        return self.reason
+
+    def where(self, service) -> str:
+        return "-"
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        return ExecResult(0, "", "", transport_error=self.reason)
+
+
+@dataclass
+class RecordingTransport(Transport):
+    """A fake for tests: records (service ip, command) and answers from ``answer(service, command)``."""
+
+    answer: Callable[[object, str], ExecResult] = lambda service, command: ExecResult(0, "active\n", "")
+    kind = "fake"
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        self.calls.append((service.ip, command))
+        return self.answer(service, command)
+
+
+def transport_for(platform) -> Transport:
+    """The transport ``platform.exec`` selects; a pct transport without ``proxmox.ssh_host`` is none."""
+    ex = platform.exec
+    key = str(platform.resolve_path(ex.ssh_key_file)) if ex.ssh_key_file else None
+    if ex.transport == "pct":
+        px = platform.proxmox
+        if px is None or not px.ssh_host:
+            return NoTransport(reason="not configured: exec.transport pct needs proxmox.ssh_host")
+        return PctTransport(host=px.ssh_host, user=px.ssh_user, key_file=key)
+    if ex.transport == "ssh":
+        return SshTransport(user=ex.ssh_user, key_file=key)
+    if ex.transport == "local":
+        return LocalTransport()
+    return NoTransport(reason="not configured: exec.transport is none")

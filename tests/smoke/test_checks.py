@@ -1,0 +1,240 @@
+"""Each check kind against real servers on 127.0.0.1 (nginx, PostgreSQL, moto S3, stubs)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ralf.smoke.checks import Context, run_check
+from ralf.smoke.layers import plan_service
+from ralf.transport import NoTransport
+
+HOST = "127.0.0.1"
+
+
+@pytest.fixture
+def run_one(make_platform):
+    """Run one declared check of a one-service platform; returns the Outcome."""
+
+    def _run(check: dict, *, extra: dict | None = None, retry_interval: float = 0.1):
+        p = make_platform({"svc": {"checks": [check]}}, extra=extra)
+        svc = p.services["svc"]
+        (pc,) = plan_service("svc", svc, p, NoTransport())
+        return run_check(pc, Context(svc, p, NoTransport(), retry_interval=retry_interval))
+
+    return _run
+
+
+# --------------------------------------------------------------------------- tcp
+
+
+def test_tcp_open_port_is_ok(run_one, open_port):
+    out = run_one({"kind": "tcp", "host": HOST, "port": open_port})
+    assert out.status == "OK"
+
+
+def test_tcp_closed_port_fails_as_refused(run_one, closed_port):
+    out = run_one({"kind": "tcp", "host": HOST, "port": closed_port})
+    assert (out.status, out.detail) == ("FAIL", "connection refused")
+
+
+# --------------------------------------------------------------------------- http
+
+
+def test_http_ok_and_redirect_not_followed(run_one, nginx):
+    assert run_one({"kind": "http", "url": f"http://{HOST}:{nginx.http_port}/"}).status == "OK"
+    out = run_one({"kind": "http", "url": f"http://{HOST}:{nginx.http_port}/redirect"})
+    assert (out.status, out.detail) == ("OK", "status 302")
+
+
+def test_http_expected_status_and_body(run_one, nginx):
+    url = f"http://{HOST}:{nginx.http_port}/"
+    out = run_one({"kind": "http", "url": url + "redirect", "expect_status": [200], "deadline": 0})
+    assert out.status == "FAIL" and "status 302, expected 200" in out.detail
+    out = run_one({"kind": "http", "url": url, "body_contains": "nope", "deadline": 0})
+    assert out.status == "FAIL" and "lacks 'nope'" in out.detail
+    assert run_one({"kind": "http", "url": url, "body_contains": "hello ralf"}).status == "OK"
+    out = run_one({"kind": "http", "url": url + "error", "deadline": 0})
+    assert out.status == "FAIL" and "status 502, expected 2xx/3xx" in out.detail
+
+
+def test_http_slow_server_times_out(run_one, http_stub):
+    out = run_one({"kind": "http", "url": http_stub.url("/sleep/2"), "timeout": 0.3, "deadline": 0})
+    assert (out.status, out.detail) == ("FAIL", "no answer within 0.3 s")
+
+
+def test_http_retries_until_the_endpoint_recovers(run_one, http_stub):
+    out = run_one({"kind": "http", "url": http_stub.url("/flaky/3"), "deadline": 5}, retry_interval=0.05)
+    assert out.status == "OK"
+    assert http_stub.state.hits["/flaky/3"] == 4
+
+
+def test_http_retries_stop_at_the_deadline(run_one, http_stub):
+    start = time.monotonic()
+    out = run_one({"kind": "http", "url": http_stub.url("/status/503"), "deadline": 0.6}, retry_interval=0.1)
+    elapsed = time.monotonic() - start
+    assert out.status == "FAIL" and "status 503" in out.detail and "attempts" in out.detail
+    assert http_stub.state.hits["/status/503"] >= 3
+    assert elapsed < 3
+
+
+def test_http_closed_port_is_refused(run_one, closed_port):
+    out = run_one({"kind": "http", "url": f"http://{HOST}:{closed_port}/", "deadline": 0})
+    assert (out.status, out.detail) == ("FAIL", "connection refused")
+
+
+def test_https_trust_ca_file_system_store_and_insecure(run_one, nginx, certs):
+    url = f"https://{HOST}:{nginx.ports['good']}/"
+    out = run_one({"kind": "https", "url": url, "ca_file": str(certs.ca)})
+    assert out.status == "OK" and "trusted via CA file" in out.detail
+    out = run_one({"kind": "https", "url": url, "deadline": 0})  # system store does not know the test CA
+    assert out.status == "FAIL" and "certificate not trusted" in out.detail
+    out = run_one({"kind": "https", "url": url, "insecure": True})
+    assert out.status == "OK" and "NOT verified" in out.detail
+
+
+def test_https_missing_ca_file_is_a_clear_failure(run_one, nginx, tmp_path):
+    out = run_one({"kind": "https", "url": f"https://{HOST}:{nginx.ports['good']}/", "ca_file": str(tmp_path / "x.pem")})
+    assert out.status == "FAIL" and "CA file" in out.detail and "not found" in out.detail
+
+
+# --------------------------------------------------------------------------- tls
+
+
+def _tls(nginx, certs, name: str, **kw) -> dict:
+    return {"kind": "tls", "host": HOST, "port": nginx.ports[name], "server_name": "good.test",
+            "ca_file": str(certs.ca), **kw}
+
+
+def test_tls_good_certificate(run_one, nginx, certs):
+    out = run_one(_tls(nginx, certs, "good"))
+    assert out.status == "OK"
+    assert out.cert_days_left == 90
+    assert "trusted via CA file" in out.detail
+
+
+def test_tls_certificate_expiring_soon_warns(run_one, nginx, certs):
+    out = run_one(_tls(nginx, certs, "soon"))
+    assert out.status == "WARN" and out.cert_days_left == 5
+    assert "expires in 5 days" in out.detail
+    assert run_one(_tls(nginx, certs, "soon", warn_days=3)).status == "OK"
+
+
+def test_tls_expired_certificate_fails(run_one, nginx, certs):
+    out = run_one(_tls(nginx, certs, "expired"))
+    assert (out.status, out.detail) == ("FAIL", "certificate expired 3 days ago")
+    assert out.cert_days_left == -4  # floor of -3.5 days
+    # expiry is checked even when trust is explicitly skipped
+    assert run_one(_tls(nginx, certs, "expired", insecure=True)).status == "FAIL"
+
+
+def test_tls_wrong_hostname_fails(run_one, nginx, certs):
+    out = run_one(_tls(nginx, certs, "wronghost"))
+    assert (out.status, out.detail) == ("FAIL", "certificate is for other.test, not good.test")
+    assert run_one(_tls(nginx, certs, "wronghost", insecure=True)).status == "FAIL"
+
+
+def test_tls_ip_address_is_matched_against_ip_names(run_one, nginx, certs):
+    out = run_one({"kind": "tls", "host": HOST, "port": nginx.ports["good"], "ca_file": str(certs.ca)})
+    assert out.status == "OK"
+
+
+def test_tls_untrusted_without_ca_and_explicitly_insecure(run_one, nginx, certs):
+    out = run_one(_tls(nginx, certs, "good", ca_file=None))
+    assert out.status == "FAIL" and out.detail.startswith("certificate not trusted")
+    out = run_one(_tls(nginx, certs, "good", ca_file=None, insecure=True))
+    assert out.status == "OK" and "trust NOT verified (insecure: true)" in out.detail
+
+
+def test_tls_against_plain_http_and_closed_port(run_one, nginx, closed_port):
+    out = run_one({"kind": "tls", "host": HOST, "port": nginx.http_port, "insecure": True})
+    assert out.status == "FAIL" and out.detail.startswith("TLS handshake failed")
+    out = run_one({"kind": "tls", "host": HOST, "port": closed_port, "insecure": True})
+    assert (out.status, out.detail) == ("FAIL", "connection refused")
+
+
+# --------------------------------------------------------------------------- postgres
+
+
+def test_postgres_real_protocol_exchange(run_one, postgres):
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres})
+    assert out.status == "OK"
+    # trust auth and an unknown role: the server answers with an error message, which proves it alive
+    assert 'role "ralf_smoke" does not exist' in out.detail and "28000" in out.detail
+
+
+def test_postgres_check_is_not_just_a_tcp_connect(run_one, nginx, open_port, closed_port):
+    out = run_one({"kind": "postgres", "host": HOST, "port": nginx.http_port})
+    assert out.status == "FAIL" and out.detail.startswith("not a PostgreSQL server")
+    out = run_one({"kind": "postgres", "host": HOST, "port": open_port, "timeout": 0.3})
+    assert (out.status, out.detail) == ("FAIL", "no protocol answer within 0.3 s")
+    out = run_one({"kind": "postgres", "host": HOST, "port": closed_port})
+    assert (out.status, out.detail) == ("FAIL", "connection refused")
+
+
+# --------------------------------------------------------------------------- mail
+
+
+def test_smtp_banner_and_starttls(run_one, smtp_stub, certs):
+    out = run_one({"kind": "smtp", "host": HOST, "port": smtp_stub["with_tls"], "ca_file": str(certs.ca)})
+    assert out.status == "OK" and "STARTTLS" in out.detail
+    out = run_one({"kind": "smtp", "host": HOST, "port": smtp_stub["with_tls"]})
+    assert out.status == "FAIL" and "not trusted" in out.detail
+
+
+def test_smtp_without_starttls(run_one, smtp_stub):
+    out = run_one({"kind": "smtp", "host": HOST, "port": smtp_stub["plain"], "insecure": True})
+    assert (out.status, out.detail) == ("FAIL", "STARTTLS not offered")
+    assert run_one({"kind": "smtp", "host": HOST, "port": smtp_stub["plain"], "starttls": False}).status == "OK"
+
+
+def test_smtp_wrong_server(run_one, open_port, nginx):
+    out = run_one({"kind": "smtp", "host": HOST, "port": open_port, "timeout": 0.3})
+    assert out.status == "FAIL"
+    out = run_one({"kind": "smtp", "host": HOST, "port": nginx.http_port, "timeout": 0.5})
+    assert out.status == "FAIL"
+
+
+def test_imaps(run_one, imaps_stub, certs, nginx):
+    out = run_one({"kind": "imaps", "host": HOST, "port": imaps_stub, "ca_file": str(certs.ca)})
+    assert out.status == "OK" and "IMAP greeting" in out.detail
+    assert run_one({"kind": "imaps", "host": HOST, "port": imaps_stub}).status == "FAIL"
+    out = run_one({"kind": "imaps", "host": HOST, "port": nginx.ports["good"], "insecure": True, "timeout": 0.5})
+    assert (out.status, out.detail) == ("FAIL", "no IMAP greeting within 0.5 s")
+
+
+# --------------------------------------------------------------------------- s3
+
+
+def _s3_platform(s3, tmp_path, secret="s3cr3t-value-123"):
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    (tmp_path / "secrets" / "minio.env").write_text(f"MINIO_ROOT_USER=admin\nMINIO_ROOT_PASSWORD='{secret}'\n")
+    return {"state_backend": {"endpoint": s3, "bucket": "tofu-state"}}
+
+
+def test_s3_bucket_reachable_with_credentials_file(run_one, s3, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    out = run_one({"kind": "s3"}, extra=_s3_platform(s3, tmp_path))
+    assert out.status == "OK" and "bucket 'tofu-state' reachable" in out.detail
+
+
+def test_s3_missing_bucket_fails(run_one, s3, tmp_path):
+    out = run_one({"kind": "s3", "bucket": "nope"}, extra=_s3_platform(s3, tmp_path))
+    assert (out.status, out.detail) == ("FAIL", "bucket 'nope' does not exist")
+
+
+def test_s3_without_credentials_fails_without_leaking(run_one, s3, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    out = run_one({"kind": "s3"}, extra={"state_backend": {"endpoint": s3, "bucket": "tofu-state"}})
+    assert out.status == "FAIL" and out.detail.startswith("no S3 credentials")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-user")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-xyz")
+    out = run_one({"kind": "s3"}, extra={"state_backend": {"endpoint": s3, "bucket": "nope"}})
+    assert out.status == "FAIL" and "env-secret-xyz" not in out.detail
+
+
+def test_s3_dead_endpoint(run_one, closed_port, tmp_path):
+    out = run_one({"kind": "s3"}, extra=_s3_platform(f"http://{HOST}:{closed_port}", tmp_path))
+    assert (out.status, out.detail) == ("FAIL", "connection refused")
