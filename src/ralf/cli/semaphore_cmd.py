@@ -1,0 +1,88 @@
+"""``ralf semaphore``: seed the project from the platform (``seed``), list templates, ping the server."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ralf.cli.common import console, emit_json, json_option, load, platform_option, table
+
+
+@click.group("semaphore")
+@platform_option
+def semaphore() -> None:
+    """Seed and inspect the Semaphore project (what stack 041 does).
+
+    Connection: semaphore.url (or $SEMAPHORE_URL) with $SEMAPHORE_TOKEN, or $SEMAPHORE_USER and
+    $SEMAPHORE_PASSWORD, or the admin credentials in semaphore.credentials_file."""
+
+
+@semaphore.command()
+@platform_option
+@click.option("--check", is_flag=True, help="Only print the drift; exit 1 if there is any. Changes nothing.")
+@click.option("--prune", is_flag=True, help="Delete objects named with the template prefix that are no longer desired.")
+@click.option("--no-view", is_flag=True, help="Do not group the templates in a view.")
+@json_option
+def seed(check: bool, prune: bool, no_view: bool, as_json: bool) -> None:
+    """Make the project hold exactly the templates, environments, inventory and repository the
+    platform names. Prints the plan with field-level diffs; the last line is CHANGED=0 or CHANGED=1."""
+    from ralf.catalog import Catalog
+    from ralf.semaphore.desired import desired_state
+    from ralf.semaphore.reconcile import seed as run_seed
+    from ralf.semaphore.settings import client_from_platform
+
+    platform = load()
+    desired = desired_state(Catalog(platform), view=not no_view)
+    emit = None if as_json else click.echo
+    with client_from_platform(platform) as client:
+        result = run_seed(client, desired, check=check, prune=prune, emit=emit)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        if result.project_id is not None:
+            click.echo(f"PROJECT_ID={result.project_id}")
+        if check:
+            click.echo(f"DRIFT={int(result.drift)}")
+        click.echo(f"CHANGED={int(result.changed)}")
+    if check and result.drift:
+        sys.exit(1)  # click.exceptions.Exit is swallowed by main()'s standalone_mode=False
+
+
+@semaphore.command()
+@platform_option
+@json_option
+def templates(as_json: bool) -> None:
+    """The project's templates with their last task's status and time."""
+    from ralf.semaphore.settings import client_from_platform
+    from ralf.semaphore.status import template_status
+
+    platform = load()
+    with client_from_platform(platform) as client:
+        pid, rows = template_status(client, platform.semaphore.project if platform.semaphore else "")
+    if as_json:
+        emit_json({"project_id": pid, "templates": rows})
+        return
+    table(f"Templates of project {pid}", ["id", "name", "last task", "status", "time"],
+          [[r["id"], r["name"], r["last_task_id"], r["last_status"] or "never run", r["last_time"]] for r in rows])
+
+
+@semaphore.command()
+@platform_option
+@json_option
+def ping(as_json: bool) -> None:
+    """Check that the server answers and the credentials work; print its version."""
+    from ralf.semaphore.settings import settings_from_platform, client_from_settings
+
+    settings = settings_from_platform(load())
+    with client_from_settings(settings) as client:
+        alive = client.ping()
+        info = client.info() if alive else {}
+    if as_json and alive:
+        emit_json({"url": settings.url, "alive": alive, "version": info.get("version")})
+    else:
+        console().print(f"{settings.describe()}: " + (f"ok, {info.get('version')}" if alive else "no answer"))
+    if not alive:
+        from ralf.semaphore.errors import SemaphoreUnreachable
+
+        raise SemaphoreUnreachable(f"Semaphore at {settings.url} does not answer /api/ping")

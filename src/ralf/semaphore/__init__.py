@@ -1,0 +1,8 @@
+"""Semaphore UI: an httpx client, the declarative seeder (`ralf semaphore seed`) and a test server.
+
+- :mod:`ralf.semaphore.client`: :class:`SemaphoreClient`, the REST API as the real server behaves;
+- :mod:`ralf.semaphore.settings`: connection settings from the platform file and the environment;
+- :mod:`ralf.semaphore.desired`: the project's desired objects, derived from the catalog;
+- :mod:`ralf.semaphore.reconcile`: read once, diff, plan, apply (`--check`, `--prune`);
+- :mod:`ralf.semaphore.fake`: :class:`FakeSemaphore`, a Semaphore-compatible server on 127.0.0.1 for tests.
+"""

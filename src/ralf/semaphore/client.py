@@ -1,0 +1,368 @@
+"""A small httpx client for Semaphore UI's REST API, tolerant of both server generations (2.10, 2.16+).
+
+- Auth: ``Authorization: Bearer <token>``; with a user and password instead, it logs in once and
+  mints an API token (expired again on :meth:`SemaphoreClient.close`).
+- Errors: typed (:mod:`ralf.semaphore.errors`); empty-body answers never reach ``.json()``.
+- Retries with exponential backoff on connection errors and 5xx, for idempotent methods only
+  (GET, HEAD, PUT, DELETE); a POST is sent exactly once.
+- Creates answered 204 without a body (2.10 keys, repositories, environments) are resolved by
+  listing the collection and picking the object by name (the highest id, i.e. the newest).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+
+from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreError, SemaphoreUnreachable, error_for
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+# collection kind -> (URL segment under /project/<pid>/, name field)
+KINDS: dict[str, tuple[str, str]] = {
+    "keys": ("keys", "name"),
+    "repositories": ("repositories", "name"),
+    "inventory": ("inventory", "name"),
+    "environment": ("environment", "name"),
+    "templates": ("templates", "name"),
+    "views": ("views", "title"),
+}
+
+VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """``v2.10.32-abc-123`` → (2, 10, 32); None when there is no version in the text."""
+    m = VERSION_RE.search(text or "")
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+class SemaphoreClient:
+    """One connection to one Semaphore server. Usable as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        verify: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 15.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+    ) -> None:
+        url = base_url.rstrip("/")
+        if url.endswith("/api"):
+            url = url[: -len("/api")]
+        self.base_url = url
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self._token = token
+        self._user = user
+        self._password = password
+        self._minted_token: str | None = None
+        self._version: tuple[int, int, int] | None = None
+        if not verify:
+            tls: Any = False
+        elif ca_file:
+            tls = str(ca_file)
+        else:
+            tls = True
+        self._http = httpx.Client(
+            base_url=url + "/api",
+            verify=tls,
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+        #: (method, path) of every request sent; the benchmark and tests count them
+        self.sent: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "SemaphoreClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Expire a token this client minted from a password, then close the connection pool."""
+        if self._minted_token is not None:
+            try:
+                self._request("DELETE", f"/user/tokens/{self._minted_token}", auth=True, retries=0)
+            except SemaphoreError:
+                pass
+            self._minted_token = None
+        self._http.close()
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"SemaphoreClient({self.base_url!r})"
+
+    # ------------------------------------------------------------------ transport
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._token is None:
+            if self._user is None or self._password is None:
+                raise SemaphoreAuthError(
+                    f"no Semaphore credentials for {self.base_url}: set SEMAPHORE_TOKEN, or "
+                    "SEMAPHORE_USER and SEMAPHORE_PASSWORD, or the admin credentials file"
+                )
+            self._login()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _login(self) -> None:
+        """Log in with user and password (session cookie), mint an API token, forget the cookie."""
+        body = {"auth": self._user, "password": self._password}
+        resp = self._send("POST", "/auth/login", json=body, headers={}, retries=0)
+        if resp.status_code == 401:
+            raise SemaphoreAuthError(
+                f"Semaphore POST /api/auth/login answered 401: wrong user name or password for {self._user!r}"
+            )
+        if resp.status_code >= 300:
+            raise error_for("POST", "/api/auth/login", resp.status_code, resp.content)
+        cookie = resp.cookies.get("semaphore")
+        headers = {"Cookie": f"semaphore={cookie}"} if cookie else {}
+        resp = self._send("POST", "/user/tokens", json={}, headers=headers, retries=0)
+        self._http.cookies.clear()
+        if resp.status_code >= 300:
+            raise error_for("POST", "/api/user/tokens", resp.status_code, resp.content, hint="could not mint an API token")
+        data = _json(resp)
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise SemaphoreError("Semaphore POST /api/user/tokens answered without a token")
+        self._token = self._minted_token = data["id"]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        headers: dict[str, str],
+        retries: int | None = None,
+    ) -> httpx.Response:
+        """Send with retries (idempotent methods only); raises SemaphoreUnreachable when nothing answers."""
+        attempts = 1 + (self.retries if retries is None else retries) if method in IDEMPOTENT else 1
+        last: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            self.sent.append((method, path))
+            try:
+                resp = self._http.request(
+                    method, path, json=json, params=params, headers=headers or None
+                )
+            except httpx.TransportError as e:
+                last = e
+                continue
+            if resp.status_code >= 500 and attempt + 1 < attempts:
+                last = None
+                continue
+            return resp
+        if last is None:
+            return resp  # the last 5xx answer
+        raise SemaphoreUnreachable(
+            f"Semaphore at {self.base_url} did not answer {method} /api{path}: {_describe(last)}"
+            + (f" (after {attempts} attempts)" if attempts > 1 else "")
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        auth: bool = True,
+        retries: int | None = None,
+    ) -> Any:
+        headers = self._auth_headers() if auth else {}
+        resp = self._send(method, path, json=json, params=params, headers=headers, retries=retries)
+        if resp.status_code >= 400:
+            hint = None
+            if resp.status_code == 401 and self._token and self._minted_token is None:
+                hint = "the API token (SEMAPHORE_TOKEN) is invalid or expired"
+            raise error_for(method, "/api" + path, resp.status_code, resp.content, hint=hint)
+        return _json(resp)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params or None)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._request("POST", path, json=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self._request("PUT", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path)
+
+    # ------------------------------------------------------------------ server
+
+    def ping(self) -> bool:
+        """True when ``/api/ping`` answers ``pong`` (no auth needed)."""
+        try:
+            resp = self._send("GET", "/ping", headers={}, retries=0)
+        except SemaphoreUnreachable:
+            return False
+        return resp.status_code == 200 and resp.text.strip().lower() == "pong"
+
+    def info(self) -> dict:
+        data = self.get("/info")
+        return data if isinstance(data, dict) else {}
+
+    def version(self) -> tuple[int, int, int] | None:
+        """The server version from ``/api/info`` (cached), e.g. (2, 16, 14)."""
+        if self._version is None:
+            self._version = parse_version(str(self.info().get("version", "")))
+        return self._version
+
+    # ------------------------------------------------------------------ projects
+
+    def list_projects(self) -> list[dict]:
+        return _list(self.get("/projects"))
+
+    def find_project(self, name: str) -> dict | None:
+        """The project called ``name``; an error when several carry it."""
+        matches = [p for p in self.list_projects() if p.get("name") == name]
+        if len(matches) > 1:
+            ids = ", ".join(str(p.get("id")) for p in matches)
+            raise SemaphoreError(f"several Semaphore projects are named {name!r} (ids {ids}); delete or rename all but one")
+        return matches[0] if matches else None
+
+    def create_project(self, body: dict) -> dict:
+        data = self.post("/projects", body)
+        if isinstance(data, dict) and data.get("id"):
+            return data
+        found = self.find_project(body["name"])
+        if found is None:
+            raise SemaphoreError(f"Semaphore created project {body['name']!r} but does not list it")
+        return found
+
+    # ------------------------------------------------------------------ project collections
+
+    def list_objects(self, kind: str, project_id: int) -> list[dict]:
+        segment, _ = KINDS[kind]
+        return _list(self.get(f"/project/{project_id}/{segment}"))
+
+    def get_object(self, kind: str, project_id: int, object_id: int) -> dict:
+        segment, _ = KINDS[kind]
+        return self.get(f"/project/{project_id}/{segment}/{object_id}")
+
+    def create_object(self, kind: str, project_id: int, body: dict) -> dict:
+        """POST a new object; a 204 without a body is resolved by listing and matching the name."""
+        segment, name_field = KINDS[kind]
+        body = {**body, "project_id": project_id}
+        data = self.post(f"/project/{project_id}/{segment}", body)
+        if isinstance(data, dict) and data.get("id"):
+            return data
+        name = body.get(name_field)
+        matches = [o for o in self.list_objects(kind, project_id) if o.get(name_field) == name]
+        if not matches:
+            raise SemaphoreError(f"Semaphore accepted the new {kind} object {name!r} but does not list it")
+        return max(matches, key=lambda o: o.get("id") or 0)
+
+    def update_object(self, kind: str, project_id: int, object_id: int, body: dict) -> None:
+        """Full-object PUT (the server resets every omitted field): ``id`` and ``project_id`` included."""
+        segment, _ = KINDS[kind]
+        self.put(f"/project/{project_id}/{segment}/{object_id}", {**body, "id": object_id, "project_id": project_id})
+
+    def delete_object(self, kind: str, project_id: int, object_id: int) -> None:
+        segment, _ = KINDS[kind]
+        self.delete(f"/project/{project_id}/{segment}/{object_id}")
+
+    # named helpers (thin aliases, for readers who look for them)
+    def list_keys(self, project_id: int) -> list[dict]:
+        return self.list_objects("keys", project_id)
+
+    def list_repositories(self, project_id: int) -> list[dict]:
+        return self.list_objects("repositories", project_id)
+
+    def list_inventories(self, project_id: int) -> list[dict]:
+        return self.list_objects("inventory", project_id)
+
+    def list_environments(self, project_id: int) -> list[dict]:
+        return self.list_objects("environment", project_id)
+
+    def list_templates(self, project_id: int) -> list[dict]:
+        return self.list_objects("templates", project_id)
+
+    def list_views(self, project_id: int) -> list[dict]:
+        return self.list_objects("views", project_id)
+
+    # ------------------------------------------------------------------ tasks
+
+    def start_task(self, project_id: int, template_id: int, **extra: Any) -> dict:
+        """Start a task of a template: ``POST /api/project/<pid>/tasks {"template_id": id, ...}``.
+
+        Sent once (POST is not idempotent): a dropped answer raises SemaphoreUnreachable and the
+        caller must look at the template's last tasks before starting again.
+        """
+        body = {"template_id": int(template_id), **extra}
+        data = self.post(f"/project/{project_id}/tasks", body)
+        if not isinstance(data, dict) or "id" not in data:
+            raise SemaphoreError(f"Semaphore started a task of template {template_id} but returned no task")
+        return data
+
+    def get_task(self, project_id: int, task_id: int) -> dict:
+        return self.get(f"/project/{project_id}/tasks/{task_id}")
+
+    def task_output(self, project_id: int, task_id: int) -> list[dict]:
+        """The whole log so far: records with ``output`` (one line) and ``time``, oldest first."""
+        return _list(self.get(f"/project/{project_id}/tasks/{task_id}/output"))
+
+    def stop_task(self, project_id: int, task_id: int, force: bool = False) -> None:
+        # 2.10 rejects an empty body, so the body is always sent.
+        self._request("POST", f"/project/{project_id}/tasks/{task_id}/stop", json={"force": bool(force)})
+
+    def last_tasks(self, project_id: int, template_id: int, limit: int = 10) -> list[dict]:
+        """The template's most recent tasks (``GET templates/<id>/tasks/last?limit=N``, N ≤ 200)."""
+        limit = max(1, min(int(limit), 200))
+        return _list(self.get(f"/project/{project_id}/templates/{template_id}/tasks/last", limit=limit))
+
+
+def _json(resp: httpx.Response) -> Any:
+    """The decoded body, or None for an empty one (the server sets a JSON type on empty bodies too)."""
+    if not resp.content or not resp.content.strip():
+        return None
+    ctype = resp.headers.get("content-type", "")
+    if "json" not in ctype:
+        return resp.text
+    try:
+        return resp.json()
+    except ValueError:
+        raise SemaphoreError(
+            f"Semaphore {resp.request.method} {resp.request.url.path} answered {resp.status_code} with invalid JSON"
+        ) from None
+
+
+def _list(data: Any) -> list[dict]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise SemaphoreError(f"Semaphore answered with {type(data).__name__} where a list was expected")
+    return data
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(e, httpx.TimeoutException):
+        return "timed out waiting for the answer"
+    if isinstance(e, httpx.ConnectError):
+        text = str(e)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+            return f"TLS certificate not trusted ({text}); set semaphore.ca_file to the internal CA"
+        return f"connection failed ({text or 'refused'})"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return "the connection was closed without an answer"
+    return f"{type(e).__name__}: {e}"
+

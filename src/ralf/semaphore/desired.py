@@ -1,0 +1,116 @@
+"""The Semaphore project ralf wants, derived from the catalog: names, managed fields and references.
+
+Objects (in the order they must exist):
+
+- the access key ``None`` (type ``none``): the project's auto-created key, found by name — never
+  assumed to have id 1; the repository (``file://``/local or public URL) uses it;
+- the repository (``semaphore.repository``) and the static inventory (``ralf.inventory.inventory_ini``);
+- one environment per distinct stack selection (``Catalog.environments``): ``json`` ``"{}"`` and ``env``
+  the JSON string of ``AUTO_APPLY``/``START_AT``/``ONLY_STACKS`` (strings);
+- a view titled with the template prefix, grouping the templates (optional);
+- the templates (``Catalog.templates``): app ``bash`` running :data:`RUNNER` from the repository
+  checkout, with the command line as the only argument: ``semaphore.apply_command`` for Apply,
+  ``semaphore.smoke_command`` with ``{target}`` filled in for Smoke.
+
+How a bash template runs a command line: Semaphore runs ``bash <playbook> <arguments...>`` in its
+checkout of the repository, so the playbook is :data:`RUNNER` (``src/ralf/semaphore/semaphore-run.sh``,
+part of this repository) and the arguments are ``["<command line>"]``; the script ``exec``s the line
+with ``bash -c``. Changing the command in the platform file changes only the templates' arguments.
+
+References between objects are :class:`Ref` (kind + name); the reconciler resolves them to ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ralf.catalog import Catalog
+from ralf.errors import PlatformError
+from ralf.inventory import inventory_ini
+
+RUNNER = "src/ralf/semaphore/semaphore-run.sh"
+NONE_KEY = "None"
+ORDER = ("keys", "repositories", "inventory", "environment", "views", "templates")
+LABEL = {"keys": "key", "repositories": "repository", "inventory": "inventory", "environment": "environment",
+         "views": "view", "templates": "template"}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to another desired object by kind and name (resolved to its id on the server)."""
+
+    kind: str
+    name: str
+
+
+@dataclass
+class DesiredObject:
+    kind: str
+    name: str
+    fields: dict[str, Any]  # managed fields, compared with the server; Ref values are resolved to ids
+    create_only: dict[str, Any] = field(default_factory=dict)  # set on create, then left to the user
+
+    @property
+    def label(self) -> str:
+        return f"{LABEL[self.kind]} {self.name!r}"
+
+
+@dataclass
+class DesiredState:
+    project: str
+    prefix: str
+    objects: list[DesiredObject]
+
+    def of(self, kind: str) -> list[DesiredObject]:
+        return [o for o in self.objects if o.kind == kind]
+
+    def names(self, kind: str) -> set[str]:
+        return {o.name for o in self.of(kind)}
+
+    @property
+    def templates(self) -> list[DesiredObject]:
+        return self.of("templates")
+
+
+def command_for(catalog: Catalog, template) -> str:
+    sem = catalog.platform.semaphore
+    if template.kind == "smoke":
+        return sem.smoke_command.format(target=template.target)
+    return sem.apply_command
+
+
+def desired_state(catalog: Catalog, *, view: bool = True) -> DesiredState:
+    """Everything the project must hold for ``catalog``'s platform."""
+    p = catalog.platform
+    sem = p.semaphore
+    if sem is None:
+        raise PlatformError(["semaphore: the platform file has no semaphore section, so there is nothing to seed"])
+    objs: list[DesiredObject] = [DesiredObject("keys", NONE_KEY, {"type": "none"})]
+    repo = sem.repository
+    objs.append(DesiredObject("repositories", repo.name, {
+        "git_url": repo.git_url,
+        "git_branch": repo.branch,
+        "ssh_key_id": Ref("keys", NONE_KEY),
+    }))
+    objs.append(DesiredObject("inventory", sem.inventory_name, {"type": "static", "inventory": inventory_ini(p)}))
+    for name, env in catalog.environments.items():
+        objs.append(DesiredObject("environment", name, {"json": "{}", "env": json.dumps(env)}))
+    view_title = sem.template_prefix or "RALF"
+    if view:
+        objs.append(DesiredObject("views", view_title, {}, create_only={"position": 1}))
+    for t in catalog.templates:
+        fields: dict[str, Any] = {
+            "app": "bash",
+            "playbook": RUNNER,
+            "arguments": json.dumps([command_for(catalog, t)]),
+            "repository_id": Ref("repositories", repo.name),
+            "inventory_id": Ref("inventory", sem.inventory_name),
+            "environment_id": Ref("environment", t.environment),
+            "description": t.description or None,
+        }
+        if view:
+            fields["view_id"] = Ref("views", view_title)
+        objs.append(DesiredObject("templates", t.name, fields))
+    return DesiredState(project=sem.project, prefix=sem.template_prefix, objects=objs)

@@ -1,0 +1,104 @@
+"""Connection settings for Semaphore: the platform file's ``semaphore`` section plus the environment.
+
+Precedence, first match wins:
+
+- URL: ``$SEMAPHORE_URL``, else ``semaphore.url``;
+- CA file: ``$SEMAPHORE_CA_FILE``, else ``semaphore.ca_file`` (relative to the platform file); TLS is
+  always verified (system trust store when no CA file is given);
+- credentials: ``$SEMAPHORE_TOKEN``; else ``$SEMAPHORE_USER`` + ``$SEMAPHORE_PASSWORD``; else
+  ``SEMAPHORE_ADMIN_NAME`` / ``SEMAPHORE_ADMIN_PASSWORD`` from ``semaphore.credentials_file`` in the
+  secrets directory (a user and password are only used to mint an API token).
+
+Secrets are held here only to hand them to the client; ``repr`` and ``describe`` never show them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ralf.errors import SecretError, UsageError
+from ralf.model import Platform
+from ralf.semaphore.client import SemaphoreClient
+
+
+@dataclass(frozen=True)
+class SemaphoreSettings:
+    url: str
+    ca_file: str | None = None
+    token: str | None = field(default=None, repr=False)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    source: str = ""  # where the credentials came from, for messages
+
+    def describe(self) -> str:
+        how = "API token" if self.token else f"user {self.user!r}"
+        return f"{self.url} ({how} from {self.source})"
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    try:
+        from ralf.secrets import read_env_file
+    except ImportError:  # pragma: no cover - ralf.secrets is part of the package
+        return _parse_env(path)
+    return read_env_file(path)
+
+
+def _parse_env(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise SecretError(f"cannot read secret file {path}") from None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+                v = v[1:-1]
+            out[k.strip().removeprefix("export ").strip()] = v
+    return out
+
+
+def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None = None) -> SemaphoreSettings:
+    env = os.environ if environ is None else environ
+    sem = platform.semaphore
+    url = env.get("SEMAPHORE_URL") or (sem.url if sem else None)
+    if not url:
+        raise UsageError("no Semaphore server: the platform file has no semaphore section and SEMAPHORE_URL is unset")
+    ca = env.get("SEMAPHORE_CA_FILE") or (str(platform.resolve_path(sem.ca_file)) if sem and sem.ca_file else None)
+    if ca and not Path(ca).is_file():
+        raise UsageError(f"the Semaphore CA file {ca} does not exist")
+    if env.get("SEMAPHORE_TOKEN"):
+        return SemaphoreSettings(url, ca, token=env["SEMAPHORE_TOKEN"], source="SEMAPHORE_TOKEN")
+    if env.get("SEMAPHORE_USER") or env.get("SEMAPHORE_PASSWORD"):
+        if not (env.get("SEMAPHORE_USER") and env.get("SEMAPHORE_PASSWORD")):
+            raise UsageError("set both SEMAPHORE_USER and SEMAPHORE_PASSWORD (or SEMAPHORE_TOKEN)")
+        return SemaphoreSettings(url, ca, user=env["SEMAPHORE_USER"], password=env["SEMAPHORE_PASSWORD"],
+                                 source="SEMAPHORE_USER/SEMAPHORE_PASSWORD")
+    cred_name = sem.credentials_file if sem else "semaphore.env"
+    path = platform.secrets_path / cred_name
+    if not path.is_file():
+        raise SecretError(
+            f"no Semaphore credentials: set SEMAPHORE_TOKEN (or SEMAPHORE_USER and SEMAPHORE_PASSWORD), "
+            f"or create {path} with SEMAPHORE_ADMIN_NAME and SEMAPHORE_ADMIN_PASSWORD"
+        )
+    values = _read_env_file(path)
+    missing = [k for k in ("SEMAPHORE_ADMIN_NAME", "SEMAPHORE_ADMIN_PASSWORD") if not values.get(k)]
+    if missing:
+        raise SecretError(f"{path} lacks {' and '.join(missing)}")
+    return SemaphoreSettings(url, ca, user=values["SEMAPHORE_ADMIN_NAME"], password=values["SEMAPHORE_ADMIN_PASSWORD"],
+                             source=str(path))
+
+
+def client_from_settings(settings: SemaphoreSettings, **kwargs) -> SemaphoreClient:
+    return SemaphoreClient(settings.url, token=settings.token, user=settings.user, password=settings.password,
+                           ca_file=settings.ca_file, **kwargs)
+
+
+def client_from_platform(platform: Platform, environ: Mapping[str, str] | None = None, **kwargs) -> SemaphoreClient:
+    """A client for the platform's Semaphore server (see the module docstring for precedence)."""
+    return client_from_settings(settings_from_platform(platform, environ), **kwargs)

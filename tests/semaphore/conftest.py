@@ -1,0 +1,46 @@
+"""Fixtures for the Semaphore tests: the fake server in both generations, clients, the API spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from sem_spec import load_spec
+
+
+@pytest.fixture(params=["2.10", "2.16"])
+def fake(request):
+    from ralf.semaphore.fake import FakeSemaphore
+
+    with FakeSemaphore(request.param) as sem:
+        yield sem
+
+
+@pytest.fixture
+def fake216():
+    from ralf.semaphore.fake import FakeSemaphore
+
+    with FakeSemaphore("2.16") as sem:
+        yield sem
+
+
+@pytest.fixture
+def client(fake):
+    from ralf.semaphore.client import SemaphoreClient
+
+    with SemaphoreClient(fake.url, token=fake.token, retries=2, backoff=0.01) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def desired(default_catalog):
+    from ralf.semaphore.desired import desired_state
+
+    return desired_state(default_catalog)
+
+
+@pytest.fixture(scope="session")
+def api_spec():
+    spec = load_spec()
+    if spec is None:
+        pytest.skip("../shared/semaphore/api-docs.yml is absent: request bodies cannot be checked against the spec")
+    return spec

@@ -1,0 +1,183 @@
+"""SemaphoreClient against the fake server: auth, errors, retries, 204 creates, the task API."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from ralf.semaphore.client import SemaphoreClient, parse_version
+from ralf.semaphore.errors import (
+    SemaphoreAuthError,
+    SemaphoreBadRequest,
+    SemaphoreNotFound,
+    SemaphoreServerError,
+    SemaphoreUnreachable,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_token_auth_sends_bearer_and_reads_version(fake, client):
+    assert client.ping() is True
+    version = client.version()
+    assert version[:2] == tuple(int(x) for x in fake.version.split("."))
+    assert fake.count("GET", "/api/info") == 1
+
+
+@pytest.mark.parametrize("text,expected", [("v2.10.32-d4a2713-1729850000", (2, 10, 32)),
+                                           ("2.16.14", (2, 16, 14)), ("develop", None)])
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+def test_login_mints_a_token_and_expires_it_on_close(fake):
+    with SemaphoreClient(fake.url, user=fake.user, password=fake.password) as c:
+        assert c.list_projects() == []
+        minted = c._token
+        assert minted and minted != fake.token
+    assert fake.requests[0].path == "/api/auth/login"
+    assert fake.requests[1].path == "/api/user/tokens"
+    assert fake.requests[-1].method == "DELETE" and fake.requests[-1].path == f"/api/user/tokens/{minted}"
+    with SemaphoreClient(fake.url, token=minted) as c2, pytest.raises(SemaphoreAuthError):
+        c2.list_projects()
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(fake):
+    with SemaphoreClient(fake.url, user=fake.user, password="nope-wrong") as c:
+        with pytest.raises(SemaphoreAuthError) as e:
+            c.list_projects()
+    assert "wrong user name or password" in str(e.value) and "nope-wrong" not in str(e.value)
+
+
+def test_missing_auth_is_401(fake):
+    with SemaphoreClient(fake.url, token="not-a-token") as c, pytest.raises(SemaphoreAuthError, match="401"):
+        c.list_projects()
+    assert httpx.get(fake.url + "/api/projects").status_code == 401
+
+
+def test_unreachable_server_is_one_clear_error():
+    with SemaphoreClient(f"http://127.0.0.1:{_free_port()}", token="t", retries=1, backoff=0.01) as c:
+        assert c.ping() is False
+        with pytest.raises(SemaphoreUnreachable) as e:
+            c.list_projects()
+    assert "did not answer GET /api/projects" in str(e.value) and "after 2 attempts" in str(e.value)
+
+
+def test_get_is_retried_on_5xx_and_dropped_connections(fake, client):
+    fake.fail_next(1, 502, method="GET")
+    fake.drop_next(1, method="GET")
+    assert client.list_projects() == []
+    assert fake.count("GET", "/api/projects") == 3
+
+
+def test_get_gives_up_after_the_retries(fake, client):
+    fake.fail_next(5, 500, method="GET")
+    with pytest.raises(SemaphoreServerError, match="answered 500"):
+        client.list_projects()
+    assert fake.count("GET", "/api/projects") == 3  # 1 + retries=2
+
+
+def test_post_is_never_retried(fake, client):
+    fake.fail_next(1, 500, method="POST")
+    with pytest.raises(SemaphoreServerError):
+        client.create_project({"name": "P"})
+    assert fake.count("POST", "/api/projects") == 1
+    assert fake.projects == {}
+
+
+def test_empty_body_errors_have_clear_messages(fake, client):
+    pid = client.create_project({"name": "P"})["id"]
+    with pytest.raises(SemaphoreNotFound) as e:
+        client.get_object("templates", pid, 999)
+    assert str(e.value).startswith(f"Semaphore GET /api/project/{pid}/templates/999 answered 404: not found")
+    with pytest.raises(SemaphoreBadRequest) as e:
+        client.get_task(pid, 424242)  # the real server answers 400 for an unknown task id
+    assert "400" in str(e.value) and "unknown task id" in str(e.value)
+    with pytest.raises(SemaphoreBadRequest, match="Project ID in body and URL must be the same"):
+        client.post(f"/project/{pid}/inventory", {"name": "x", "project_id": pid + 1, "type": "static"})
+
+
+def test_create_resolves_204_without_body_by_name(fake, client):
+    pid = client.create_project({"name": "P"})["id"]
+    key = next(k for k in client.list_keys(pid) if k["name"] == "None")
+    repo = client.create_object("repositories", pid, {"name": "R", "git_url": "/srv/repo", "git_branch": "",
+                                                      "ssh_key_id": key["id"]})
+    assert repo["name"] == "R" and repo["id"] in fake.objects["repositories"]
+    create = next(r for r in fake.requests if r.method == "POST" and r.path.endswith("/repositories"))
+    assert create.status == (204 if fake.version == "2.10" else 201)
+    listed = fake.count("GET", f"/project/{pid}/repositories")
+    assert listed == (1 if fake.version == "2.10" else 0)
+
+
+def _template(client, fake, name="RALF Vault Apply"):
+    pid = client.create_project({"name": "P"})["id"]
+    key = next(k for k in client.list_keys(pid) if k["name"] == "None")
+    repo = client.create_object("repositories", pid, {"name": "R", "git_url": "/srv/repo", "git_branch": "",
+                                                      "ssh_key_id": key["id"]})
+    tpl = client.create_object("templates", pid, {"name": name, "app": "bash", "playbook": "run.sh",
+                                                  "repository_id": repo["id"], "arguments": "[]"})
+    return pid, tpl["id"]
+
+
+def _wait(client, pid, tid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = client.get_task(pid, tid)
+        if task["status"] in ("success", "error", "stopped"):
+            return task
+        time.sleep(0.02)
+    raise AssertionError(f"task {tid} did not finish: {task}")
+
+
+def test_task_runs_as_scripted_with_output(fake, client):
+    pid, tid_tpl = _template(client, fake)
+    fake.script("RALF Vault Apply", "error", duration=0.1, log=["TASK [x]", "fatal: boom"])
+    task = client.start_task(pid, tid_tpl, message="from test")
+    assert task["status"] == "waiting" and task["template_id"] == tid_tpl
+    start = next(r for r in fake.requests if r.method == "POST" and r.path == f"/api/project/{pid}/tasks")
+    assert start.body == {"template_id": tid_tpl, "message": "from test"}
+    done = _wait(client, pid, task["id"])
+    assert done["status"] == "error"
+    lines = [r["output"] for r in client.task_output(pid, task["id"])]
+    assert lines[0] == f"Task {task['id']} added to queue" and "fatal: boom" in lines
+    assert all("time" in r for r in client.task_output(pid, task["id"]))
+    last = client.last_tasks(pid, tid_tpl, limit=5)
+    assert [t["id"] for t in last] == [task["id"]] and last[0]["status"] == "error"
+    assert next(r for r in fake.requests if "/tasks/last" in r.path).query == "limit=5"
+
+
+def test_stop_a_hanging_task(fake, client):
+    pid, tid_tpl = _template(client, fake)
+    fake.script("RALF Vault Apply", "hang")
+    task = client.start_task(pid, tid_tpl)
+    client.stop_task(pid, task["id"])
+    stop = next(r for r in fake.requests if r.path.endswith("/stop"))
+    assert stop.body == {"force": False}  # 2.10 needs a body
+    assert _wait(client, pid, task["id"])["status"] == "stopped"
+
+
+def test_lost_start_response_is_not_retried(fake, client):
+    pid, tid_tpl = _template(client, fake)
+    fake.lose_next_start_response()
+    with pytest.raises(SemaphoreUnreachable):
+        client.start_task(pid, tid_tpl)
+    assert fake.count("POST", f"/api/project/{pid}/tasks") == 1
+    assert len(client.last_tasks(pid, tid_tpl)) == 1  # the task exists: the caller finds it here
+
+
+def test_old_template_tasks_path_does_not_exist(fake, client):
+    pid, tid_tpl = _template(client, fake)
+    with pytest.raises(SemaphoreBadRequest, match="405"):
+        client.post(f"/project/{pid}/templates/{tid_tpl}/tasks", {"template_id": tid_tpl})
+    assert not fake.tasks
+
+
+def test_client_repr_hides_the_token(fake, client):
+    assert fake.token not in repr(client)

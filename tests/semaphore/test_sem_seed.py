@@ -1,0 +1,275 @@
+"""The seeder against the fake server (both generations): create, converge, drift, orphans, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ralf.errors import SemaphoreError
+from ralf.semaphore.client import SemaphoreClient
+from ralf.semaphore.desired import RUNNER
+from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreServerError, SemaphoreUnreachable
+from ralf.semaphore.reconcile import seed
+
+
+def _project(fake) -> int:
+    return next(p["id"] for p in fake.projects.values() if p["name"] == "RALF Bootstrap")
+
+
+def _one(fake, kind, name):
+    found = fake.find(kind, _project(fake), name)
+    assert len(found) == 1, (kind, name, found)
+    return found[0]
+
+
+def test_empty_server_gets_the_full_desired_state(fake, client, desired, default_catalog):
+    result = seed(client, desired)
+    assert result.changed and result.project_id == _project(fake)
+    pid = result.project_id
+    templates = {t["name"]: t for t in fake.objects["templates"].values() if t["project_id"] == pid}
+    assert set(templates) == {t.name for t in default_catalog.templates}
+    assert len(templates) >= 28
+    envs = {e["name"]: e for e in fake.objects["environment"].values() if e["project_id"] == pid}
+    assert set(envs) == set(default_catalog.environments) | {"Empty"}
+    # the environment carries the selection as strings
+    vault_env = json.loads(envs["RALF Vault Env"]["env"])
+    assert vault_env == {"AUTO_APPLY": "1", "START_AT": "000", "ONLY_STACKS": "042-vaultwarden-lxc 043-vaultwarden-config"}
+    assert json.loads(envs["RALF Smoke Env"]["env"]) == {}
+    # templates: bash app, the runner script, the command line as the only argument
+    apply = templates["RALF Vault Apply"]
+    smoke = templates["RALF Vault Smoke"]
+    assert apply["app"] == smoke["app"] == "bash"
+    assert apply["playbook"] == RUNNER
+    assert json.loads(apply["arguments"]) == ["ralf stacks run"]
+    assert json.loads(smoke["arguments"]) == ["ralf smoke vault"]
+    env_of = (lambda t: t["environment_ids"][0]) if fake.version == "2.16" else (lambda t: t["environment_id"])
+    assert env_of(apply) == envs["RALF Vault Env"]["id"]
+    assert env_of(smoke) == envs["RALF Smoke Env"]["id"]
+    # the repository uses the project's own None key, found by name
+    none_key = _one(fake, "keys", "None")
+    repo = _one(fake, "repositories", "RALF Local")
+    assert repo["ssh_key_id"] == none_key["id"] and repo["git_url"] == "file:///opt/ralf/repo"
+    inv = _one(fake, "inventory", "RALF Inventory")
+    assert inv["type"] == "static" and "[vaultwarden]" in inv["inventory"]
+    view = _one(fake, "views", "RALF")
+    assert all(t["view_id"] == view["id"] for t in templates.values())
+
+
+def test_second_run_makes_zero_writes_and_reads_each_collection_once(fake, client, desired):
+    seed(client, desired)
+    fake.clear_requests()
+    result = seed(client, desired)
+    assert not result.changed and result.writes == 0
+    assert fake.writes == []
+    assert not result.plan.changes
+    # /info, /projects, then one GET per collection: independent of the number of objects
+    assert fake.count() == 8
+    assert fake.count("GET", "/templates") == 1
+
+
+def test_none_key_is_found_by_name_not_assumed_to_be_id_1(fake, client, desired):
+    other = fake.add_project("Someone Else")  # takes key id 1
+    assert fake.find("keys", other, "None")[0]["id"] == 1
+    seed(client, desired)
+    pid = _project(fake)
+    key = fake.find("keys", pid, "None")[0]
+    assert key["id"] != 1
+    assert _one(fake, "repositories", "RALF Local")["ssh_key_id"] == key["id"]
+
+
+def test_missing_none_key_is_created(fake, client, desired):
+    pid = fake.add_project("RALF Bootstrap")
+    for k in fake.find("keys", pid, "None"):
+        del fake.objects["keys"][k["id"]]
+    result = seed(client, desired)
+    assert any(a.op == "create" and a.kind == "keys" for a in result.plan.actions)
+    key = _one(fake, "keys", "None")
+    assert key["type"] == "none"
+    assert _one(fake, "repositories", "RALF Local")["ssh_key_id"] == key["id"]
+
+
+def test_partial_state_creates_only_what_is_missing(fake, client, desired):
+    seed(client, desired)
+    pid = _project(fake)
+    for name in ("RALF Vault Apply", "RALF AI Smoke"):
+        del fake.objects["templates"][fake.find("templates", pid, name)[0]["id"]]
+    fake.clear_requests()
+    result = seed(client, desired)
+    created = sorted(a.name for a in result.plan.changes)
+    assert created == ["RALF AI Smoke", "RALF Vault Apply"]
+    assert [(w.method, w.path) for w in fake.writes] == [("POST", f"/api/project/{pid}/templates")] * 2
+    assert result.writes == 2
+
+
+@pytest.mark.parametrize(
+    "kind,name,edit,field",
+    [
+        ("repositories", "RALF Local", {"git_branch": "dev"}, "git_branch"),
+        ("inventory", "RALF Inventory", {"inventory": "[all:vars]\nansible_user=bob\n"}, "inventory line 2"),
+        ("environment", "RALF Vault Env",
+         {"env": json.dumps({"AUTO_APPLY": "0", "START_AT": "000",
+                             "ONLY_STACKS": "042-vaultwarden-lxc 043-vaultwarden-config"})}, "env.AUTO_APPLY"),
+        ("templates", "RALF Vault Apply", {"playbook": "old.sh"}, "playbook"),
+        ("templates", "RALF Vault Smoke", {"arguments": '["ralf smoke ai"]'}, "arguments"),
+        ("templates", "RALF Exo Apply", {"app": "python"}, "app"),
+    ],
+)
+def test_drift_in_each_kind_is_named_and_repaired(fake, client, desired, kind, name, edit, field):
+    seed(client, desired)
+    obj = _one(fake, kind, name)
+    fake.edit(kind, obj["id"], **edit)
+    lines: list[str] = []
+    check = seed(client, desired, check=True, emit=lines.append)
+    assert check.drift and not check.changed
+    [action] = check.plan.changes
+    assert (action.op, action.kind, action.name, action.id) == ("update", kind, name, obj["id"])
+    assert [d.field for d in action.diffs] == [field]
+    assert any(field in line for line in lines)
+    assert _one(fake, kind, name)[next(iter(edit))] == next(iter(edit.values()))  # --check changed nothing
+    fake.clear_requests()
+    result = seed(client, desired)
+    assert [(w.method, w.body["id"]) for w in fake.writes] == [("PUT", obj["id"])]
+    assert result.changed
+    assert not seed(client, desired, check=True).drift
+
+
+def test_template_environment_drift(fake, client, desired):
+    seed(client, desired)
+    pid = _project(fake)
+    ai_env = fake.find("environment", pid, "RALF AI Env")[0]["id"]
+    tpl = _one(fake, "templates", "RALF Vault Apply")
+    fake.edit("templates", tpl["id"], environment_id=ai_env, environment_ids=[ai_env])
+    [action] = seed(client, desired, check=True).plan.changes
+    assert [d.field for d in action.diffs] == ["environment_id"]
+    seed(client, desired)
+    vault_env = fake.find("environment", pid, "RALF Vault Env")[0]["id"]
+    tpl = _one(fake, "templates", "RALF Vault Apply")
+    assert (tpl["environment_ids"][0] if fake.version == "2.16" else tpl["environment_id"]) == vault_env
+
+
+def test_update_keeps_fields_the_seeder_does_not_manage(fake, client, desired):
+    seed(client, desired)
+    tpl = _one(fake, "templates", "RALF Vault Apply")
+    fake.edit("templates", tpl["id"], playbook="drifted.sh", survey_vars=[{"name": "x", "title": "X"}],
+              allow_override_args_in_task=True, git_branch="feature")
+    fake.clear_requests()
+    seed(client, desired)
+    [put] = fake.writes
+    assert put.body["project_id"] == _project(fake) and put.body["id"] == tpl["id"]
+    after = _one(fake, "templates", "RALF Vault Apply")
+    assert after["playbook"] == RUNNER
+    assert after["survey_vars"] == [{"name": "x", "title": "X"}]
+    assert after["allow_override_args_in_task"] is True and after["git_branch"] == "feature"
+    assert after["view_id"] == _one(fake, "views", "RALF")["id"]
+
+
+def test_orphans_are_kept_without_prune_and_deleted_with_it(fake, client, desired):
+    seed(client, desired)
+    pid = _project(fake)
+    repo = _one(fake, "repositories", "RALF Local")["id"]
+    env = fake.insert("environment", pid, name="RALF Dashboard Env", json="{}", env="{}")
+    tpl = fake.insert("templates", pid, name="RALF Dashboard Apply", app="bash", playbook=RUNNER,
+                      repository_id=repo, environment_id=env["id"])
+    foreign = fake.insert("templates", pid, name="Backup nightly", app="bash", playbook="b.sh", repository_id=repo)
+    fake.clear_requests()
+    kept = seed(client, desired)
+    assert fake.writes == [] and not kept.changed
+    assert sorted((a.op, a.name) for a in kept.plan.orphans) == [("orphan", "RALF Dashboard Apply"),
+                                                                 ("orphan", "RALF Dashboard Env")]
+    assert not seed(client, desired, check=True).drift  # orphans are not drift without --prune
+    assert seed(client, desired, check=True, prune=True).drift
+    pruned = seed(client, desired, prune=True)
+    assert pruned.changed
+    deleted = [(w.method, w.path) for w in fake.writes]
+    # the template goes first: the environment is in use until then
+    assert deleted == [("DELETE", f"/api/project/{pid}/templates/{tpl['id']}"),
+                       ("DELETE", f"/api/project/{pid}/environment/{env['id']}")]
+    assert foreign["id"] in fake.objects["templates"]  # not ours: never touched
+    assert not seed(client, desired, prune=True).changed
+
+
+def test_duplicate_names_are_an_error_naming_the_ids(fake, client, desired):
+    seed(client, desired)
+    pid = _project(fake)
+    first = _one(fake, "templates", "RALF Vault Apply")
+    dup = fake.insert("templates", pid, **{k: v for k, v in first.items() if k not in ("id", "project_id")})
+    fake.clear_requests()
+    with pytest.raises(SemaphoreError) as e:
+        seed(client, desired)
+    assert "RALF Vault Apply" in str(e.value)
+    assert f"ids {first['id']}, {dup['id']}" in str(e.value)
+    assert fake.writes == []
+
+
+def test_duplicate_projects_are_an_error(fake, client, desired):
+    a, b = fake.add_project("RALF Bootstrap"), fake.add_project("RALF Bootstrap")
+    with pytest.raises(SemaphoreError, match=f"ids {a}, {b}"):
+        seed(client, desired)
+
+
+def test_expired_token_is_one_clear_error(fake, desired):
+    fake.expire_token()
+    with SemaphoreClient(fake.url, token=fake.token) as c:
+        with pytest.raises(SemaphoreAuthError) as e:
+            seed(c, desired)
+    assert "401" in str(e.value) and "expired" in str(e.value)
+    assert fake.token not in str(e.value)
+
+
+def test_server_error_mid_seed_then_rerun_converges(fake, desired):
+    with SemaphoreClient(fake.url, token=fake.token, retries=0) as c:
+        seed(c, desired)
+        pid = _project(fake)
+        for name in ("RALF Vault Apply", "RALF Vault Smoke", "RALF AI Apply"):
+            del fake.objects["templates"][fake.find("templates", pid, name)[0]["id"]]
+        fake.edit("environment", fake.find("environment", pid, "RALF AI Env")[0]["id"], env="{}")
+        fake.fail_next(1, 500, method="POST")  # the environment PUT goes through, the first create fails
+        with pytest.raises(SemaphoreServerError) as e:
+            seed(c, desired)
+        assert "after 1 of 4 changes" in str(e.value) and "again" in str(e.value)
+        rerun = seed(c, desired)
+        assert len(rerun.plan.changes) == 3 and rerun.changed
+        assert not seed(c, desired, check=True).drift
+
+
+def test_dropped_connection_on_a_read_is_retried(fake, desired):
+    with SemaphoreClient(fake.url, token=fake.token, retries=2, backoff=0.01) as c:
+        seed(c, desired)
+        fake.clear_requests()
+        fake.drop_next(1, method="GET", path="/templates")
+        fake.fail_next(1, 503, method="GET", path="/environment")
+        result = seed(c, desired)
+    assert not result.changed
+    assert fake.count("GET", "/templates") == 2 and fake.count("GET", "/environment") == 2
+
+
+def test_dropped_create_is_not_retried_and_rerun_does_not_duplicate(fake, desired):
+    with SemaphoreClient(fake.url, token=fake.token, retries=3, backoff=0.01) as c:
+        seed(c, desired)
+        pid = _project(fake)
+        del fake.objects["templates"][fake.find("templates", pid, "RALF Vault Apply")[0]["id"]]
+        fake.clear_requests()
+        fake.drop_next(1, method="POST")
+        with pytest.raises(SemaphoreUnreachable):
+            seed(c, desired)
+        assert fake.count("POST") == 1
+        seed(c, desired)
+    assert len(fake.find("templates", pid, "RALF Vault Apply")) == 1
+
+
+def test_check_on_a_missing_project_changes_nothing(fake, client, desired):
+    lines: list[str] = []
+    result = seed(client, desired, check=True, emit=lines.append)
+    assert result.drift and result.project_id is None
+    assert fake.projects == {} and fake.writes == []
+    assert any("create project 'RALF Bootstrap'" in line for line in lines)
+
+
+def test_lab_platform_without_semaphore_section_is_a_clear_error(lab_platform):
+    from ralf.catalog import Catalog
+    from ralf.errors import PlatformError
+    from ralf.semaphore.desired import desired_state
+
+    with pytest.raises(PlatformError, match="no semaphore section"):
+        desired_state(Catalog(lab_platform))
