@@ -346,7 +346,8 @@ class Platform(Strict):
 
     @property
     def secrets_path(self) -> Path:
-        return self.resolve_path(self.secrets.dir)
+        """The secrets directory; ``$RALF_SECRETS_DIR`` overrides the file (e.g. on the Semaphore host)."""
+        return self.resolve_path(os.environ.get("RALF_SECRETS_DIR") or self.secrets.dir)
 
     @field_validator("services")
     @classmethod
