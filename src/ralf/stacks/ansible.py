@@ -1,0 +1,189 @@
+"""Ansible stacks (``*-config``): generated inventory, ``ansible-playbook`` command lines, retries.
+
+``<stacks_dir>/<stack>/playbook.yml`` runs with ``-i <run_dir>/inventory.ini`` (rendered from the
+platform file). Planning is ``--syntax-check``. When hosts were UNREACHABLE, and only then, the
+playbook is retried for exactly those hosts (``--limit``), a bounded number of times with a growing
+pause; a task that failed on a reachable host is never retried. The PLAY RECAP gives the number of
+changed tasks, which the summary shows (a second run of a converged stack reports 0).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ralf.catalog import Stack
+from ralf.errors import ExternalToolError
+from ralf.inventory import inventory_ini
+from ralf.model import Platform
+from ralf.stacks.context import Outcome, RunContext
+from ralf.stacks.process import run_streamed
+
+PLAYBOOK = "playbook.yml"
+INVENTORY = "inventory.ini"
+SSH_PRIVATE_KEY = "ralf_ed25519"
+MAX_DELAY = 60.0
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)"
+)
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    host: str
+    ok: int
+    changed: int
+    unreachable: int
+    failed: int
+
+
+def resolve_ansible(environ: dict[str, str]) -> str:
+    found = shutil.which("ansible-playbook", path=environ.get("PATH"))
+    if not found:
+        raise ExternalToolError(
+            "ansible-playbook not found on PATH; install ansible-core (pip install 'ansible-core<2.20')"
+        )
+    return found
+
+
+def playbook_path(platform: Platform, stack_name: str) -> Path:
+    return platform.stacks_path / stack_name / PLAYBOOK
+
+
+def write_inventory(platform: Platform, run_dir: Path) -> Path:
+    path = run_dir / INVENTORY
+    path.write_text(inventory_ini(platform), encoding="utf-8")
+    return path
+
+
+def playbook_command(binary: str, inventory: Path, apply: bool, limit: list[str] | None = None) -> list[str]:
+    cmd = [binary, "-i", str(inventory)]
+    if not apply:
+        cmd.append("--syntax-check")
+    if limit:
+        cmd += ["--limit", ",".join(limit)]
+    cmd.append(PLAYBOOK)
+    return cmd
+
+
+def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_root: Path) -> dict[str, str]:
+    """Plain, unbuffered, self-contained: temp files and ANSIBLE_HOME inside the run directory."""
+    env = dict(base)
+    home = Path(base.get("ANSIBLE_HOME") or Path(base.get("HOME", str(Path.home()))) / ".ansible")
+    a_dir = run_dir / "ansible"
+    env.update(
+        ANSIBLE_HOME=str(a_dir / "home"),
+        ANSIBLE_LOCAL_TEMP=str(a_dir / "tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+        RALF_SECRETS_DIR=str(platform.secrets_path),
+    )
+    if platform.source is not None:
+        env["RALF_PLATFORM"] = str(platform.source)
+    # A run-local ANSIBLE_HOME must not hide the collections and roles installed for the user.
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{home / 'collections'}:/usr/share/ansible/collections")
+    if "ANSIBLE_ROLES_PATH" not in base:
+        roles = [str(repo_root / "ansible" / "roles")] if (repo_root / "ansible" / "roles").is_dir() else []
+        roles += [str(home / "roles"), "/usr/share/ansible/roles", "/etc/ansible/roles"]
+        env["ANSIBLE_ROLES_PATH"] = ":".join(roles)
+    key = platform.secrets_path / SSH_PRIVATE_KEY
+    if "ANSIBLE_PRIVATE_KEY_FILE" not in base and key.is_file():
+        env["ANSIBLE_PRIVATE_KEY_FILE"] = str(key)
+    return env
+
+
+def parse_recap(lines: list[str]) -> list[HostRecap]:
+    """The host lines after the last ``PLAY RECAP`` header."""
+    start = None
+    for i, line in enumerate(lines):
+        if line.startswith("PLAY RECAP"):
+            start = i
+    if start is None:
+        return []
+    out = []
+    for line in lines[start + 1:]:
+        m = RECAP.match(line.strip())
+        if m:
+            out.append(HostRecap(m["host"], int(m["ok"]), int(m["changed"]), int(m["unreachable"]), int(m["failed"])))
+    return out
+
+
+def retry_delay(attempt: int, first: float) -> float:
+    """Pause before retry ``attempt`` (1-based): first, 2×first, 4×first … capped at a minute."""
+    return min(MAX_DELAY, first * (2 ** (attempt - 1)))
+
+
+def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Path, env: dict[str, str], log: TextIO) -> Outcome:
+    assert ctx.ansible_binary is not None
+    cwd = playbook_path(ctx.platform, stack.name).parent
+    outcome = Outcome("succeeded")
+    changed = 0
+    failed_hosts: list[str] = []
+    limit: list[str] | None = None
+    attempt = 0
+    while True:
+        argv = playbook_command(ctx.ansible_binary, inventory, apply, limit)
+        outcome.commands.append(argv)
+        header = f"$ {' '.join(argv)}    (in {cwd})"
+        log.write(header + "\n")
+        ctx.say(f"[ralf] {header}")
+        res = run_streamed(argv, cwd=cwd, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard)
+        if res.interrupted:
+            outcome.result, outcome.note = "interrupted", "interrupted"
+            return outcome
+        if not apply:
+            if res.returncode != 0:
+                outcome.result, outcome.note = "failed", "syntax check failed"
+            return outcome
+        recap = parse_recap(res.lines)
+        changed += sum(h.changed for h in recap)
+        failed_hosts += [h.host for h in recap if h.failed]
+        unreachable = [h.host for h in recap if h.unreachable and not h.failed]
+        if res.returncode == 0:
+            break
+        if not unreachable or failed_hosts:
+            outcome.result = "failed"
+            if failed_hosts:
+                outcome.note = f"failed on {', '.join(failed_hosts)}"
+            elif not recap:
+                outcome.note = f"ansible-playbook exited {res.returncode} before running (see the log)"
+            else:
+                outcome.note = f"ansible-playbook exited {res.returncode}"
+            outcome.changed = changed
+            return outcome
+        attempt += 1
+        if attempt > ctx.ansible_retries:
+            outcome.result = "failed"
+            outcome.note = f"unreachable after {attempt} attempts: {', '.join(unreachable)}"
+            outcome.changed = changed
+            return outcome
+        delay = retry_delay(attempt, ctx.ansible_retry_delay)
+        msg = f"[ralf] unreachable: {', '.join(unreachable)}; retry {attempt}/{ctx.ansible_retries} in {delay:g}s"
+        log.write(msg + "\n")
+        ctx.say(msg)
+        if _sleep_interruptible(ctx, delay):
+            outcome.result, outcome.note = "interrupted", "interrupted"
+            return outcome
+        limit = unreachable
+    outcome.changed = changed
+    if attempt:
+        outcome.note = f"succeeded after {attempt} retr{'y' if attempt == 1 else 'ies'} of unreachable hosts"
+    return outcome
+
+
+def _sleep_interruptible(ctx: RunContext, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if ctx.guard.requested:
+            return True
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+    return ctx.guard.requested
+
+

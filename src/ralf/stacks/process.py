@@ -1,0 +1,159 @@
+"""Run a child program with its output streamed live, logged, redacted, and stoppable with Ctrl-C.
+
+The child runs in its own process group, so a terminal Ctrl-C (or Semaphore stopping the task with
+SIGTERM) reaches ralf first; ralf forwards SIGINT to the child's group (OpenTofu and Ansible both
+stop cleanly on it and release their locks), escalates to SIGTERM and then SIGKILL if the child
+does not stop in time, and records the interruption instead of dying half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, TextIO
+
+from ralf.errors import ExternalToolError
+
+
+class Redactor:
+    """Replaces known secret values in a line with ``***`` (values shorter than 4 characters are ignored)."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values = sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for v in self.values:
+            if v in line:
+                line = line.replace(v, "***")
+        return line
+
+
+class InterruptGuard:
+    """Turns SIGINT/SIGTERM into a request to stop the current child (installed only in the main thread)."""
+
+    def __init__(self, grace: float = 30.0) -> None:
+        self.grace = grace
+        self.requested = False
+        self.signum: int | None = None
+        self._child: subprocess.Popen | None = None
+        self._old: dict[int, object] = {}
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+
+    def __enter__(self) -> "InterruptGuard":
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)  # type: ignore[arg-type]
+        for t in self._timers:
+            t.cancel()
+
+    def _handle(self, signum: int, frame) -> None:
+        again = self.requested
+        self.requested = True
+        self.signum = self.signum or signum
+        with self._lock:
+            child = self._child
+        if child is None or child.poll() is not None:
+            return
+        if again:  # a second Ctrl-C: no more patience
+            _kill_group(child, signal.SIGKILL)
+            return
+        _kill_group(child, signal.SIGINT)
+        self._escalate(child, signal.SIGTERM, self.grace)
+        self._escalate(child, signal.SIGKILL, self.grace + 5)
+
+    def _escalate(self, child: subprocess.Popen, sig: int, after: float) -> None:
+        def fire() -> None:
+            if child.poll() is None:
+                _kill_group(child, sig)
+
+        t = threading.Timer(after, fire)
+        t.daemon = True
+        t.start()
+        self._timers.append(t)
+
+    def attach(self, child: subprocess.Popen | None) -> None:
+        with self._lock:
+            self._child = child
+        if child is not None and self.requested:
+            _kill_group(child, signal.SIGINT)
+            self._escalate(child, signal.SIGKILL, self.grace)
+
+
+def _kill_group(child: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@dataclass
+class ProcResult:
+    argv: list[str]
+    returncode: int
+    lines: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+def run_streamed(
+    argv: list[str],
+    *,
+    cwd: str | os.PathLike,
+    env: dict[str, str],
+    log: TextIO,
+    on_line: Callable[[str], None] | None = None,
+    redact: Redactor | None = None,
+    guard: InterruptGuard | None = None,
+) -> ProcResult:
+    """Run ``argv``; every output line (stdout and stderr merged) is redacted, logged and passed on."""
+    redact = redact or Redactor()
+    try:
+        child = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ExternalToolError(f"{argv[0]} not found") from None
+    except OSError as e:
+        raise ExternalToolError(f"cannot start {argv[0]}: {e.strerror}") from None
+    if guard is not None:
+        guard.attach(child)
+    lines: list[str] = []
+    try:
+        assert child.stdout is not None
+        for raw in child.stdout:
+            line = redact(raw.rstrip("\n"))
+            lines.append(line)
+            log.write(line + "\n")
+            log.flush()
+            if on_line is not None:
+                on_line(line)
+        rc = child.wait()
+    finally:
+        if child.poll() is None:  # an exception while streaming: do not leave the child behind
+            _kill_group(child, signal.SIGKILL)
+            child.wait()
+        if guard is not None:
+            guard.attach(None)
+    return ProcResult(list(argv), rc, lines, interrupted=bool(guard and guard.requested))

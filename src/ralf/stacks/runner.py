@@ -1,0 +1,259 @@
+"""The stack runner: selected stacks in order, under the state lock, one log per stack, a summary.
+
+Every stack of a run shares a run directory ``<state_dir>/runs/<timestamp>-<id>/`` holding the
+generated inventory, ``NN-<stack>.log`` per stack and ``summary.json`` (rewritten after every stack,
+so a run that is killed still leaves a truthful record). The first failing stack stops the run:
+later stacks build on earlier ones (a config stack needs its container). Everything that can be
+checked before anything runs is: the selection, the programs, the playbooks and the credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Literal
+
+from ralf.catalog import Catalog, Stack
+from ralf.errors import PlatformError, RalfError, UsageError
+from ralf.model import Platform
+from ralf.stacks import ansible, tofu
+from ralf.stacks.context import Outcome, RunContext
+from ralf.stacks.lock import StackLock
+from ralf.stacks.process import Redactor
+from ralf.stacks.selection import parse_only, select_stacks
+
+Result = Literal["succeeded", "failed", "not run", "interrupted"]
+
+
+@dataclass
+class StackResult:
+    stack: str
+    type: str
+    action: Literal["apply", "plan"]
+    result: Result = "not run"
+    duration: float = 0.0
+    log_path: Path | None = None
+    changed: int | None = None
+    note: str = ""
+    service: str = ""
+
+    @property
+    def name(self) -> str:
+        """Alias of ``stack`` (callers that think of results as named things)."""
+        return self.stack
+
+    def to_dict(self) -> dict:
+        return {
+            "stack": self.stack,
+            "type": self.type,
+            "service": self.service,
+            "action": self.action,
+            "result": self.result,
+            "duration": round(self.duration, 3),
+            "changed": self.changed,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "note": self.note,
+        }
+
+
+@dataclass
+class RunResult:
+    results: list[StackResult]
+    run_dir: Path
+    apply: bool
+    started: str
+    finished: str | None = None
+    duration: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and not self.interrupted and all(r.result == "succeeded" for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 0 if self.ok else 1
+
+    @property
+    def changed(self) -> int | None:
+        """Total changes over the stacks that report a count (None when none does)."""
+        counts = [r.changed for r in self.results if r.changed is not None]
+        return sum(counts) if counts else None
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "mode": "apply" if self.apply else "plan",
+            "interrupted": self.interrupted,
+            "changed": self.changed,
+            "run_dir": str(self.run_dir),
+            "started": self.started,
+            "finished": self.finished,
+            "duration": round(self.duration, 3),
+            "stacks": [r.to_dict() for r in self.results],
+        }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _int_env(environ: dict[str, str], name: str, default: float, cast=int):
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise UsageError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def new_run_dir(state_dir: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    d = Path(state_dir) / "runs" / f"{stamp}-{_random.token_hex(3)}"
+    d.mkdir(parents=True, exist_ok=False)
+    return d
+
+
+def generated_secrets(platform: Platform) -> list[str]:
+    """Values of the ``@random`` secrets that exist, so a playbook that prints one is redacted in logs."""
+    from ralf.model import random_secret_length
+    from ralf.secrets import parse_env_text, required_secrets
+
+    values: list[str] = []
+    for fname, spec in required_secrets(platform).items():
+        try:
+            have = parse_env_text((platform.secrets_path / fname).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        values += [have[k] for k, v in spec.items() if random_secret_length(v) is not None and have.get(k)]
+    return values
+
+
+def preflight(
+    platform: Platform, stacks: list[Stack], environ: dict[str, str], tofu_binary: str | None
+) -> tuple[str | None, str | None, dict[str, str]]:
+    """Programs, playbooks and credentials for the selected stacks, or the one error that stops the run."""
+    tofu_stacks = [s for s in stacks if s.type == "tofu"]
+    ansible_stacks = [s for s in stacks if s.type == "ansible"]
+    tofu_path = tofu.resolve_tofu(tofu_binary, environ) if tofu_stacks else None
+    ansible_path = ansible.resolve_ansible(environ) if ansible_stacks else None
+    missing = [str(ansible.playbook_path(platform, s.name)) for s in ansible_stacks
+               if not ansible.playbook_path(platform, s.name).is_file()]
+    if missing:
+        raise PlatformError([f"stack playbook missing: {m}" for m in missing])
+    creds = tofu.credentials(platform, tofu_stacks, environ) if tofu_stacks else {}
+    return tofu_path, ansible_path, creds
+
+
+def run_stacks(
+    platform: Platform,
+    only: str | list[str] | None = None,
+    start_at: str | None = None,
+    *,
+    apply: bool,
+    state_dir: Path | None = None,
+    on_output: Callable[[str], None] | None = None,
+    wait: bool = False,
+    tofu_binary: str | None = None,
+    repo_root: Path | None = None,
+    environ: dict[str, str] | None = None,
+    ansible_retries: int | None = None,
+    ansible_retry_delay: float | None = None,
+    command: str | None = None,
+    on_start: Callable[[Path], None] | None = None,
+) -> RunResult:
+    """Run the selected stacks; raises :class:`RalfError` for anything detected before the first stack."""
+    from ralf.paths import state_dir as default_state_dir
+
+    env = dict(os.environ if environ is None else environ)
+    catalog = Catalog(platform)
+    stacks = select_stacks(catalog, parse_only(only), start_at)
+    tofu_path, ansible_path, creds = preflight(platform, stacks, env, tofu_binary)
+    retries = ansible_retries if ansible_retries is not None else _int_env(env, "RALF_ANSIBLE_RETRIES", 3)
+    delay = (ansible_retry_delay if ansible_retry_delay is not None
+             else _int_env(env, "RALF_ANSIBLE_RETRY_DELAY", 5.0, float))
+    sd = Path(state_dir) if state_dir is not None else default_state_dir()
+    root = Path(repo_root) if repo_root else (platform.source.parent if platform.source else Path.cwd())
+    action: Literal["apply", "plan"] = "apply" if apply else "plan"
+
+    lock = StackLock(sd, wait=wait, command=command, on_wait=(lambda m: on_output(f"[ralf] {m}")) if on_output else None)
+    with lock:
+        run_dir = new_run_dir(sd)
+        ctx = RunContext(
+            platform=platform, state_dir=sd, run_dir=run_dir, repo_root=root, environ=env,
+            tofu_binary=tofu_path, ansible_binary=ansible_path, on_output=on_output,
+            redact=Redactor([v for k, v in creds.items() if k in tofu.SECRET_ENV] + generated_secrets(platform)),
+            ansible_retries=int(retries), ansible_retry_delay=float(delay),
+        )
+        if on_start:
+            on_start(run_dir)
+        result = RunResult(
+            [StackResult(s.name, s.type, action, service=s.service) for s in stacks], run_dir, apply, _now()
+        )
+        _execute(ctx, stacks, result, creds)
+    return result
+
+
+def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    inventory = ansible.write_inventory(ctx.platform, ctx.run_dir) if any(s.type == "ansible" for s in stacks) else None
+    tofu_env = tofu.child_env(ctx.environ, creds)
+    ansible_env = ansible.ansible_env(ctx.environ, ctx.platform, ctx.run_dir, ctx.repo_root)
+    _write_summary(result)
+    ctx.say(f"[ralf] {'apply' if result.apply else 'plan'}: {len(stacks)} stack(s): {' '.join(s.name for s in stacks)}")
+    ctx.say(f"[ralf] logs: {ctx.run_dir}")
+    with ctx.guard:
+        for i, (stack, sr) in enumerate(zip(stacks, result.results), 1):
+            if ctx.guard.requested:
+                result.interrupted = True
+                break
+            sr.log_path = ctx.run_dir / f"{i:02d}-{stack.name}.log"
+            ctx.say(f"[ralf] === {stack.name} ({stack.type}, {sr.action}) [{i}/{len(stacks)}] ===")
+            start = time.monotonic()
+            with open(sr.log_path, "w", encoding="utf-8") as log:
+                log.write(f"# {stack.name} ({stack.type}, {sr.action}) started {_now()}\n")
+                try:
+                    if stack.type == "tofu":
+                        out = tofu.run_tofu_stack(ctx, stack, result.apply, tofu_env, log)
+                    else:
+                        assert inventory is not None
+                        out = ansible.run_ansible_stack(ctx, stack, result.apply, inventory, ansible_env, log)
+                except RalfError as e:
+                    out = Outcome("failed", note=str(e))
+                    log.write(f"[ralf] error: {e}\n")
+                    ctx.say(f"[ralf] error: {e}")
+                sr.duration = time.monotonic() - start
+                sr.result, sr.changed, sr.note = out.result, out.changed, out.note
+                log.write(f"# {stack.name}: {sr.result} after {sr.duration:.1f}s{' — ' + sr.note if sr.note else ''}\n")
+            ctx.say(f"[ralf] {stack.name}: {sr.result}{' — ' + sr.note if sr.note else ''} ({sr.duration:.1f}s)")
+            _write_summary(result)
+            if out.result == "interrupted" or ctx.guard.requested:
+                result.interrupted = True
+                break
+            if out.result != "succeeded":
+                break
+    result.finished = _now()
+    result.duration = time.monotonic() - t0
+    _write_summary(result)
+
+
+def _write_summary(result: RunResult) -> None:
+    path = result.run_dir / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = ["RunResult", "StackResult", "run_stacks", "preflight"]

@@ -1,0 +1,114 @@
+"""Which stacks a run covers: ``ONLY_STACKS`` / ``START_AT`` / ``AUTO_APPLY`` and their flags.
+
+This is the contract Semaphore environments rely on (all values are strings):
+
+- ``ONLY_STACKS``: an ordered whitelist, space- or comma-separated; stacks run in the order given.
+  An unknown name is an error listing the valid ones.
+- ``START_AT``: keep stacks whose name sorts at or after it (``"000"`` keeps everything). It must
+  look like a stack prefix (digits, optionally followed by the rest of a stack name).
+- ``AUTO_APPLY``: ``"1"`` applies; anything else plans (tofu plan, ansible --syntax-check).
+
+A selection that ends up empty fails before anything runs. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from ralf.catalog import Catalog, Stack
+from ralf.errors import UsageError
+
+START_AT = re.compile(r"^[0-9]+(-[a-z0-9-]*)?$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    only: list[str] | None = None
+    start_at: str | None = None
+    apply: bool = False
+
+    def describe(self) -> str:
+        parts = [f"mode={'apply' if self.apply else 'plan'}"]
+        if self.only:
+            parts.append(f"ONLY_STACKS={' '.join(self.only)}")
+        if self.start_at:
+            parts.append(f"START_AT={self.start_at}")
+        return " ".join(parts)
+
+
+def parse_only(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """``"a b,c"`` (or several such strings) → ``["a", "b", "c"]``; nothing → None (no whitelist)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    names = [n for item in items for n in re.split(r"[\s,]+", item.strip()) if n]
+    return names or None
+
+
+def parse_start_at(value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    v = value.strip()
+    if not START_AT.match(v):
+        raise UsageError(f"START_AT={value!r} is not a stack prefix; expected digits such as 000 or 042")
+    return v
+
+
+def parse_auto_apply(value: str | None) -> bool:
+    return (value or "").strip() == "1"
+
+
+def selection_from_env(environ: Mapping[str, str]) -> Selection:
+    """The selection Semaphore's environment sets (``ONLY_STACKS``, ``START_AT``, ``AUTO_APPLY``)."""
+    return Selection(
+        only=parse_only(environ.get("ONLY_STACKS")),
+        start_at=parse_start_at(environ.get("START_AT")),
+        apply=parse_auto_apply(environ.get("AUTO_APPLY")),
+    )
+
+
+def resolve_selection(
+    environ: Mapping[str, str],
+    only: str | list[str] | tuple[str, ...] | None = None,
+    start_at: str | None = None,
+    apply: bool | None = None,
+) -> Selection:
+    """Flags win; each setting without a flag comes from the environment."""
+    env = selection_from_env(environ)
+    return Selection(
+        only=parse_only(only) if only else env.only,
+        start_at=parse_start_at(start_at) if start_at is not None else env.start_at,
+        apply=apply if apply is not None else env.apply,
+    )
+
+
+def select_stacks(catalog: Catalog, only: list[str] | None, start_at: str | None) -> list[Stack]:
+    """The stacks to run, in run order; unknown names and an empty result raise :class:`UsageError`."""
+    start = parse_start_at(start_at)
+    index = catalog.stack_index
+    if only:
+        unknown = [n for n in only if n not in index]
+        if unknown:
+            raise UsageError(
+                f"unknown stack{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in ONLY_STACKS; "
+                f"valid stacks: {', '.join(index)}"
+            )
+        seen: set[str] = set()
+        ordered = []
+        for n in only:
+            if n not in seen:
+                seen.add(n)
+                ordered.append(index[n])
+    else:
+        ordered = list(catalog.stacks)
+    chosen = [s for s in ordered if start is None or s.name >= start]
+    if not chosen:
+        what = []
+        if only:
+            what.append(f"ONLY_STACKS={' '.join(only)}")
+        if start:
+            what.append(f"START_AT={start}")
+        raise UsageError(f"no stacks selected ({', '.join(what) or 'the platform has no stacks'}); nothing to run")
+    return chosen

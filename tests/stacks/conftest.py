@@ -1,0 +1,211 @@
+"""Fixtures for the stack runner: a stand-in ``tofu`` (and ``ansible-playbook``) on PATH, test platforms.
+
+The stand-ins record argv, the NAMES of their environment variables and their working directory as
+JSON lines, and fail the way the real programs do when a behaviour file asks them to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+FAKE = r'''#!{python}
+import json, os, sys
+RECORD = {record!r}
+BEHAVIOUR = {behaviour!r}
+NAME = {name!r}
+args = sys.argv[1:]
+with open(RECORD, "a") as f:
+    f.write(json.dumps({{"prog": NAME, "argv": args, "env": sorted(os.environ), "cwd": os.getcwd()}}) + "\n")
+try:
+    b = json.load(open(BEHAVIOUR))
+except (OSError, ValueError):
+    b = {{}}
+cmd = args[0] if args and not args[0].startswith("-") else ""
+if NAME == "ansible-playbook":
+    counter = RECORD + ".ansible"
+    n = int(open(counter).read()) if os.path.exists(counter) else 0
+    open(counter, "w").write(str(n + 1))
+    down = n < b.get("unreachable_times", 0)
+    bad = b.get("failed", False)
+    print("PLAY RECAP *********")
+    print("host1 : ok=1    changed=1    unreachable=0    failed=%d    skipped=0    rescued=0    ignored=0" % bad)
+    print("host2 : ok=0    changed=0    unreachable=%d    failed=0    skipped=0    rescued=0    ignored=0" % down)
+    sys.exit(2 if bad else 4 if down else 0)
+if b.get("echo_secret") and cmd == b["echo_secret"]:
+    print("token is " + os.environ.get("TF_VAR_pm_api_token_secret", ""))
+    print("aws is " + os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+if b.get("lock") == cmd:
+    print("Error: Error acquiring the state lock", file=sys.stderr)
+    print("Lock Info:\n  ID: 1234\n  Who: other@host", file=sys.stderr)
+    sys.exit(1)
+if b.get("fail") == cmd:
+    print("Error: something else broke", file=sys.stderr)
+    sys.exit(1)
+if cmd == "init":
+    if "-backend-config=backend.hcl" in args and not os.path.exists("backend.hcl"):
+        print("Error: backend.hcl missing", file=sys.stderr)
+        sys.exit(1)
+    print("OpenTofu has been successfully initialized!")
+elif cmd == "plan":
+    print("Plan: 1 to add, 0 to change, 0 to destroy.")
+elif cmd == "apply":
+    if b.get("already_exists") and not os.path.exists(".imported"):
+        print("Error: error creating container: CT 4020 already exists on node pve-deploy", file=sys.stderr)
+        sys.exit(1)
+    print("Apply complete! Resources: 0 added, 1 changed, 0 destroyed.")
+elif cmd == "import":
+    if b.get("import_fails"):
+        print("Error: Cannot import non-existent remote object", file=sys.stderr)
+        sys.exit(1)
+    open(".imported", "w").close()
+    print("Import successful!")
+sys.exit(0)
+'''
+
+
+class Fakes:
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "fakebin"
+        self.bin.mkdir()
+        self.record = root / "calls.jsonl"
+        self.behaviour = root / "behaviour.json"
+
+    def install(self, name: str) -> Path:
+        p = self.bin / name
+        p.write_text(FAKE.format(python=sys.executable, record=str(self.record),
+                                 behaviour=str(self.behaviour), name=name))
+        p.chmod(0o755)
+        return p
+
+    def behave(self, **kw) -> None:
+        self.behaviour.write_text(json.dumps(kw))
+
+    def calls(self, prog: str | None = None) -> list[dict]:
+        if not self.record.exists():
+            return []
+        rows = [json.loads(line) for line in self.record.read_text().splitlines()]
+        return [r for r in rows if prog is None or r["prog"] == prog]
+
+
+@pytest.fixture
+def fakes(tmp_path, monkeypatch) -> Fakes:
+    f = Fakes(tmp_path)
+    f.install("tofu")
+    monkeypatch.setenv("PATH", f"{f.bin}{os.pathsep}{os.environ['PATH']}")
+    return f
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch) -> Path:
+    d = tmp_path / "state"
+    monkeypatch.setenv("RALF_STATE_DIR", str(d))
+    monkeypatch.delenv("ONLY_STACKS", raising=False)
+    monkeypatch.delenv("START_AT", raising=False)
+    monkeypatch.delenv("AUTO_APPLY", raising=False)
+    monkeypatch.delenv("PVE_TOKEN_ID", raising=False)
+    monkeypatch.delenv("PVE_TOKEN_SECRET", raising=False)
+    monkeypatch.delenv("RALF_TOFU", raising=False)
+    return d
+
+
+PVE_SECRET = "pve-secret-Zq81xY"
+
+
+@pytest.fixture
+def default_copy(tmp_path, state, fakes):
+    """The real platform.yaml with secrets and stacks in temp dirs (dummy playbooks, creds in place).
+
+    A stand-in ``ansible-playbook`` is always first on PATH: the default platform's hosts live on
+    10.10.x.x and must never be contacted.
+    """
+    fakes.install("ansible-playbook")
+    from ralf.loader import load_platform
+    from ralf.secrets import init_secrets
+
+    text = (REPO / "platform.yaml").read_text()
+    secrets_dir = tmp_path / "secrets"
+    stacks_dir = tmp_path / "stacks"
+    assert "dir: /opt/ralf/runtime/secrets" in text and "stacks_dir" not in text
+    text = text.replace("dir: /opt/ralf/runtime/secrets", f"dir: {secrets_dir}")
+    text += f"\nstacks_dir: {stacks_dir}\n"
+    path = tmp_path / "platform.yaml"
+    path.write_text(text)
+    p = load_platform(path)
+    for s in p.services.values():
+        for ref in s.stack_refs:
+            if ref.type == "ansible":
+                (stacks_dir / ref.name).mkdir(parents=True)
+                (stacks_dir / ref.name / "playbook.yml").write_text("- hosts: all\n  tasks: []\n")
+    init_secrets(p)
+    (secrets_dir / "pve.env").write_text(f"PVE_TOKEN_ID=ralf@pve!ralf\nPVE_TOKEN_SECRET={PVE_SECRET}\n")
+    (secrets_dir / "pve.env").chmod(0o600)
+    (secrets_dir / "ralf_ed25519.pub").write_text("ssh-ed25519 AAAATEST ralf\n")
+    return p
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def local_platform(tmp_path, state):
+    """A platform whose Ansible stacks are real local playbooks (connection: local) in a temp dir.
+
+    ``make(playbooks)`` takes {stack_name: playbook_yaml}; services are derived from the names.
+    """
+    from ralf.loader import load_platform
+
+    def make(playbooks: dict[str, str]):
+        stacks_dir = tmp_path / "stacks"
+        services = {}
+        groups = ["phase1", "web"]
+        for i, (stack, body) in enumerate(playbooks.items()):
+            (stacks_dir / stack).mkdir(parents=True, exist_ok=True)
+            (stacks_dir / stack / "playbook.yml").write_text(textwrap.dedent(body))
+            svc = stack.split("-")[1]
+            services.setdefault(svc, {"stacks": [], "i": i})["stacks"].append(stack)
+        lines = [
+            "version: 1", "name: test-local", "network: {cidr: 127.0.0.0/8}",
+            f"secrets: {{dir: {tmp_path / 'secrets'}}}",
+            f"stacks_dir: {stacks_dir}",
+            f"ansible: {{connection: local, python_interpreter: {sys.executable}}}",
+            "groups:", "  - {name: phase1, word: Phase1, phase1: true}", "  - {name: web, word: Web}",
+            "services:",
+        ]
+        for j, (svc, info) in enumerate(services.items()):
+            group = groups[min(j, 1)]
+            lines += [
+                f"  {svc}:",
+                f"    word: W{svc}", f"    group: {group}", f"    ip: 127.0.{10 + j}.10",
+                f"    hostname: {svc}.test", f"    stacks: [{', '.join(info['stacks'])}]",
+            ]
+        if len(services) == 1:  # every group needs a service
+            lines += ["  extra:", "    word: Extra", "    group: web", "    ip: 127.0.99.10",
+                      "    hostname: extra.test", "    stacks: [099-extra-config]"]
+            (stacks_dir / "099-extra-config").mkdir(parents=True, exist_ok=True)
+            (stacks_dir / "099-extra-config" / "playbook.yml").write_text(
+                "- hosts: extra\n  gather_facts: false\n  tasks: []\n")
+        path = tmp_path / "platform.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        return load_platform(path)
+
+    return make
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A 127.0.0.1 port nothing listens on (for UNREACHABLE hosts)."""
+    return closed_port()
