@@ -11,9 +11,19 @@ from pathlib import Path
 
 import pytest
 
+import network_guard
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLATFORM = REPO / "platform.yaml"
 LAB_PLATFORM = REPO / "examples" / "lab" / "platform.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only(tmp_path_factory):
+    """Every test runs behind the network guard (see tests/network_guard.py)."""
+    network_guard.install(tmp_path_factory.mktemp("network-guard-bin"))
+    yield
+    network_guard.uninstall()
 
 
 @pytest.fixture(scope="session")
