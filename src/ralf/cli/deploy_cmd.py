@@ -1,0 +1,131 @@
+"""``ralf deploy``: plan, confirm when the shared base changes, run the steps, triage, journal, summarise."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ralf.cli.common import emit_json, json_option, load_catalog, platform_option
+
+
+@click.command()
+@click.argument("request", nargs=-1)
+@click.option("--changed", "changed", multiple=True, metavar="PATH",
+              help="A changed repository path (repeatable; several paths may follow one flag).")
+@click.option("--changed-from", "changed_from", metavar="GITREF",
+              help="Deploy what changed between GITREF and the working tree.")
+@click.option("--repo", "repo_root", metavar="DIR", default=None,
+              help="Git repository for --changed-from (default: the platform file's directory).")
+@click.option("--executor", type=click.Choice(["semaphore", "local"]), default="semaphore", show_default=True,
+              help="semaphore: run the templates as Semaphore tasks; local: run stacks and smokes in-process "
+                   "(break-glass, the local lab).")
+@click.option("--dry-run", is_flag=True, help="Print the plan only; run nothing.")
+@click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before a plan that changes the shared base.")
+@click.option("--resume", "resume", is_flag=False, flag_value="last", default=None, metavar="[RUN]",
+              help="Continue a failed or stopped run (default: the newest) from its failed step.")
+@click.option("--timeout", "timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop a step's task after this long (default 3600).")
+@click.option("--no-checks", is_flag=True, help="After a failure, classify it but skip the automatic first checks.")
+@click.option("--no-log", is_flag=True, help="Do not stream the tasks' log lines (progress only).")
+@platform_option
+@json_option
+def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str | None, repo_root: str | None,
+           executor: str, dry_run: bool, yes: bool, resume: str | None, timeout: float | None, no_checks: bool,
+           no_log: bool, as_json: bool) -> None:
+    """Run the runbook's steps for REQUEST (same requests as `ralf plan`) and stop at the first failure.
+
+    \b
+    Each step is a Semaphore template started as a task; its log is streamed with the
+    template's name in front, and a failed step is triaged (what failed, the runbook's first
+    checks, what to do next). Every run is kept in the journal: `ralf history`, `ralf status`,
+    and `ralf deploy --resume` continues from the failed step (refused if the plan changed).
+    Exit 0 only when every step succeeded.
+    """
+    from ralf.cli.plan_cmd import render_plan, split_request
+    from ralf.deploy import DEFAULT_TIMEOUT, Reporter, execute, resume_point
+    from ralf.errors import UsageError
+    from ralf.journal import Journal
+    from ralf.planner import build_plan
+
+    if timeout is not None and timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    catalog = load_catalog()
+    platform = catalog.platform
+    out = sys.stderr if as_json else sys.stdout
+
+    def plan_from(args: dict):
+        return build_plan(catalog, args.get("request"), changed=args.get("changed"),
+                          changed_from=args.get("changed_from"), repo_root=args.get("repo_root"))
+
+    journal = None
+    resume_info = None
+    if resume is not None:
+        if request or changed or changed_from:
+            raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
+        journal = Journal()
+        run, plan, start = resume_point(journal, resume, plan_from)
+        request_args = run["request_args"]
+        resume_info = {"run": run, "start_index": start}
+    else:
+        request_name, paths = split_request(request, changed)
+        request_args = {"request": request_name, "changed": paths, "changed_from": changed_from,
+                        "repo_root": repo_root}
+        plan = plan_from(request_args)
+
+    if dry_run:
+        if as_json:
+            emit_json({"dry_run": True, **plan.to_dict()})
+        else:
+            click.echo(render_plan(plan))
+        return
+    if not plan.steps:
+        if as_json:
+            emit_json({"run_id": None, "result": "nothing to do", "exit_code": 0, "plan": plan.to_dict(), "steps": []})
+        else:
+            click.echo(render_plan(plan))
+        return
+
+    print(render_plan(plan), file=out, flush=True)
+    if plan.needs_confirmation and not yes:
+        what = "pattern B changes the shared base" if plan.pattern == "B" else "cleanroom re-converges Phase 1"
+        if not sys.stdin.isatty():
+            raise UsageError(f"{what}; there is no terminal to ask for confirmation — rerun with --yes to go ahead")
+        if not click.confirm(f"{what}: run these {len(plan.steps)} steps?", default=False, err=True):
+            raise UsageError("not confirmed; nothing was run")
+
+    client = None
+    try:
+        if executor == "semaphore":
+            from ralf.deploy import SemaphoreExecutor
+            from ralf.semaphore.settings import client_from_platform
+
+            if platform.semaphore is None:
+                raise UsageError("the platform file has no semaphore section; use --executor local")
+            client = client_from_platform(platform)
+            ex = SemaphoreExecutor(client, platform.semaphore.project)
+        else:
+            from ralf.deploy import LocalExecutor
+
+            ex = LocalExecutor(platform)
+        probes = None
+        if not no_checks:
+            from ralf.triage import Probes
+
+            probes = Probes(platform, semaphore_ping=client.ping if client is not None else None)
+        journal = journal or Journal()
+        report = execute(
+            plan, ex, journal, catalog=catalog, reporter=Reporter(out, show_log=not no_log),
+            timeout=timeout or DEFAULT_TIMEOUT, probes=probes, run_checks=not no_checks,
+            request_args=request_args, platform_file=str(platform.source) if platform.source else None,
+            resume=resume_info,
+        )
+    finally:
+        if client is not None:
+            client.close()
+        if journal is not None:
+            journal.close()
+    if as_json:
+        emit_json(report.to_dict())
+    if report.exit_code:
+        sys.exit(report.exit_code)

@@ -1,0 +1,28 @@
+"""Plan execution (``ralf deploy``): the runbook's steps as Semaphore tasks, or in-process (break-glass).
+
+- :mod:`ralf.deploy.runner`: :func:`execute` (run, journal, stop at the first failure, triage) and
+  :func:`resume_point`;
+- :mod:`ralf.deploy.semaphore_exec`: :class:`SemaphoreExecutor` (start, follow, stream, stop);
+- :mod:`ralf.deploy.local_exec`: :class:`LocalExecutor` (stack runner and smoke engine);
+- :mod:`ralf.deploy.output`: progress lines and the summary; :mod:`ralf.deploy.results`: the data.
+"""
+
+from ralf.deploy.local_exec import LocalExecutor
+from ralf.deploy.output import Reporter, summary_lines
+from ralf.deploy.results import RunReport, StepContext, StepOutcome, StepReport
+from ralf.deploy.runner import DEFAULT_TIMEOUT, execute, resume_point
+from ralf.deploy.semaphore_exec import SemaphoreExecutor
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LocalExecutor",
+    "Reporter",
+    "RunReport",
+    "SemaphoreExecutor",
+    "StepContext",
+    "StepOutcome",
+    "StepReport",
+    "execute",
+    "resume_point",
+    "summary_lines",
+]

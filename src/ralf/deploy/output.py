@@ -1,0 +1,118 @@
+"""What a deploy prints while it runs and at the end: plain lines that read the same in a terminal,
+in a pipe and in a log file (no colour, no cursor tricks).
+
+    step 3/8 RALF Automation Apply: started task 42 (http://sem/project/1/templates/7?t=42)
+      [RALF Automation Apply] TASK [n8n : install] ...
+    step 3/8 RALF Automation Apply failed (12 s)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from ralf.deploy.results import RunReport
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s"
+
+
+class Reporter:
+    """Progress, the live log (each line prefixed with the template name), triage and the summary."""
+
+    def __init__(self, stream: IO[str] | None = None, *, show_log: bool = True, heartbeat: float = 30.0,
+                 clock=time.monotonic) -> None:
+        self.stream = stream or sys.stdout
+        self.show_log = show_log
+        self.heartbeat = heartbeat
+        self.clock = clock
+        self._step = ""
+        self._status = ""
+        self._start = 0.0
+        self._last = 0.0
+
+    def _out(self, text: str) -> None:
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def header(self, plan: Any, run_id: int, executor: str, start_index: int = 0, resumed_from: int | None = None) -> None:
+        what = f"run {run_id}, {executor}"
+        if resumed_from is not None:
+            what += f", resuming run {resumed_from} at step {start_index + 1}"
+        self._out(f"Deploy ({plan.pattern}): {plan.message} [{what}]")
+
+    def step_start(self, i: int, n: int, step: Any) -> None:
+        self._step = f"step {i + 1}/{n} {step.template}"
+        self._status = ""
+        self._start = self._last = self.clock()
+        self._out(f"{self._step} ...")
+
+    def task(self, task_id: int, url: str | None) -> None:
+        self._out(f"{self._step}: task {task_id}" + (f" ({url})" if url else ""))
+
+    def status(self, status: str) -> None:
+        """Called on every poll: print a change of status, and a heartbeat when nothing was printed for a while."""
+        now = self.clock()
+        if status != self._status:
+            self._status = status
+            if status in ("waiting", "running", "stopping"):
+                self._out(f"{self._step}: {status} ({fmt_duration(now - self._start)})")
+                self._last = now
+        elif now - self._last >= self.heartbeat:
+            self._out(f"{self._step}: {status} ({fmt_duration(now - self._start)})")
+            self._last = now
+
+    def line(self, template: str, text: str) -> None:
+        if self.show_log:
+            for part in str(text).splitlines() or [""]:
+                self._out(f"  [{template}] {part}")
+            self._last = self.clock()
+
+    def step_end(self, i: int, n: int, step: Any, result: str, duration: float, message: str = "") -> None:
+        tail = f" — {message}" if message and result != "succeeded" else ""
+        self._out(f"step {i + 1}/{n} {step.template} {result} ({fmt_duration(duration)}){tail}")
+
+    def skipped(self, i: int, n: int, step: Any, from_run: int) -> None:
+        self._out(f"step {i + 1}/{n} {step.template} succeeded in run {from_run}, not rerun")
+
+    def triage(self, t: Any) -> None:
+        for line in t.lines():
+            self._out(line)
+
+    def summary(self, report: RunReport) -> None:
+        for line in summary_lines(report):
+            self._out(line)
+
+
+def summary_lines(report: RunReport) -> list[str]:
+    rows = [["#", "template", "result", "duration", "task", "url"]]
+    for s in report.steps:
+        result = s.result + (f" (run {s.from_run})" if s.from_run else "")
+        rows.append([str(s.index + 1), s.step.template, result, fmt_duration(s.duration),
+                     "" if s.task_id is None else str(s.task_id), s.task_url or ""])
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    out = ["", "Summary"]
+    for r in rows:
+        out.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    n = len(report.steps)
+    ok = sum(1 for s in report.steps if s.result == "succeeded")
+    if report.ok:
+        out.append(f"deploy succeeded: {ok}/{n} steps (run {report.run_id})")
+    else:
+        f = report.failed_step
+        where = f" at step {f.index + 1}/{n} {f.step.template}" if f else ""
+        out.append(f"deploy {report.result}{where}: {ok}/{n} steps succeeded (run {report.run_id}); "
+                   f"after a fix: `ralf deploy --resume {report.run_id}`")
+    return out

@@ -1,0 +1,165 @@
+"""Execute a plan step by step with one executor, journal everything, stop at the first failure, triage it.
+
+The orchestration is the same for both executors: record the run, run each step (streaming its log),
+stop at the first failed or stopped step (the rest stay ``not run``), triage the failure, finish the
+run in the journal and return a :class:`RunReport`. :func:`resume_point` finds where a journaled run
+left off and refuses when the plan has changed since.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ralf.deploy.output import Reporter
+from ralf.deploy.results import FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepReport
+from ralf.errors import UsageError
+from ralf.journal import Journal, now_iso
+
+DEFAULT_TIMEOUT = 3600.0
+
+
+def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, reporter: Reporter | None = None,
+            timeout: float = DEFAULT_TIMEOUT, probes: Any = None, run_checks: bool = True,
+            request_args: dict | None = None, platform_file: str | None = None,
+            resume: dict | None = None, clock=time.monotonic) -> RunReport:
+    """Run ``plan`` with ``executor``; ``resume`` is the journaled run to continue (see resume_point)."""
+    reporter = reporter or Reporter()
+    executor.prepare(plan)
+    start_index = resume["start_index"] if resume else 0
+    resumed_from = resume["run"]["id"] if resume else None
+    run_id = journal.start_run(plan, executor=executor.name, request_args=request_args, platform=platform_file,
+                               resumed_from=resumed_from)
+    n = len(plan.steps)
+    report = RunReport(run_id, plan, executor.name, [StepReport(i, s) for i, s in enumerate(plan.steps)],
+                       resumed_from=resumed_from)
+    reporter.header(plan, run_id, executor.name, start_index, resumed_from)
+
+    if resume:
+        old_steps = {s["idx"]: s for s in resume["run"]["steps"]}
+        for i in range(start_index):
+            old = old_steps.get(i, {})
+            sr = report.steps[i]
+            sr.result, sr.task_id, sr.task_url = SUCCEEDED, old.get("task_id"), old.get("task_url")
+            sr.duration = old.get("duration")
+            sr.from_run = old.get("from_run") or resumed_from
+            journal.update_step(run_id, i, result=SUCCEEDED, task_id=sr.task_id, task_url=sr.task_url,
+                                duration=sr.duration, from_run=sr.from_run, finished_at=old.get("finished_at"))
+            reporter.skipped(i, n, plan.steps[i], sr.from_run)
+
+    try:
+        result = _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout,
+                            probes, run_checks, clock)
+    except BaseException:
+        journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
+        raise
+    report.result = result
+    journal.finish_run(run_id, result)
+    reporter.summary(report)
+    return report
+
+
+def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout, probes,
+               run_checks, clock) -> str:
+    n = len(plan.steps)
+    result = SUCCEEDED
+    for i in range(start_index, n):
+        step = plan.steps[i]
+        sr = report.steps[i]
+        reporter.step_start(i, n, step)
+        t0 = clock()
+        journal.update_step(run_id, i, result="running", started_at=now_iso())
+
+        def on_task(task_id: int, url: str | None, _i: int = i, _sr: StepReport = sr) -> None:
+            _sr.task_id, _sr.task_url = task_id, url
+            journal.update_step(run_id, _i, task_id=task_id, task_url=url)  # known even if ralf dies now
+            reporter.task(task_id, url)
+
+        ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
+                          on_line=lambda text, _t=step.template: reporter.line(_t, text),
+                          on_status=reporter.status, on_task=on_task)
+        try:
+            outcome = executor.run_step(step, ctx)
+        except KeyboardInterrupt:
+            from ralf.deploy.results import StepOutcome
+
+            outcome = StepOutcome(STOPPED, sr.task_id, sr.task_url, "interrupted (Ctrl-C)", interrupted=True)
+        sr.duration = clock() - t0
+        sr.result = outcome.result
+        sr.task_id = outcome.task_id if outcome.task_id is not None else sr.task_id
+        sr.task_url = outcome.task_url or sr.task_url
+        sr.message = outcome.message
+        reporter.step_end(i, n, step, sr.result, sr.duration, sr.message)
+        for s in outcome.smoke:
+            journal.record_smoke(run_id, i, s["service"], s["status"], failed_layer=s.get("failed_layer"),
+                                 diagnosis=s.get("diagnosis"), cert_days_left=s.get("cert_days_left"))
+        if sr.result != SUCCEEDED and not outcome.interrupted:
+            sr.triage = _triage(outcome, step, catalog, probes, run_checks, run_id)
+            if sr.triage is not None:
+                reporter.triage(sr.triage)
+                if step.kind == "smoke" and not outcome.smoke and sr.triage.service:
+                    journal.record_smoke(run_id, i, sr.triage.service, "FAIL", failed_layer=sr.triage.layer,
+                                         diagnosis=sr.triage.summary)
+        journal.update_step(run_id, i, result=sr.result, finished_at=now_iso(), duration=round(sr.duration, 3),
+                            task_id=sr.task_id, task_url=sr.task_url, message=sr.message or None,
+                            triage=sr.triage.to_dict() if sr.triage is not None else None)
+        if sr.result != SUCCEEDED:
+            result = "interrupted" if outcome.interrupted else (FAILED if sr.result == FAILED else STOPPED)
+            break
+    return result
+
+
+def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool, run_id: int) -> Any:
+    from ralf.triage import triage
+
+    try:
+        return triage(outcome.log, step, catalog, rerun=f"ralf deploy --resume {run_id}", error=outcome.error,
+                      probes=probes, run_checks=run_checks)
+    except Exception as e:  # noqa: BLE001 - triage must never hide the failure it explains
+        from ralf.triage import Triage
+
+        return Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`ralf deploy --resume {run_id}`")
+
+
+def resume_point(journal: Journal, run_ref: str | None, build_plan) -> tuple[dict, Any, int]:
+    """The run to resume, its plan rebuilt from the stored request, and the first step to run.
+
+    ``run_ref``: a run id, or None / "last" for the newest run that did not succeed. ``build_plan``
+    takes the stored request arguments and returns the plan as it would be built now.
+    """
+    if run_ref in (None, "", "last", "latest"):
+        run = journal.latest_run(unfinished_only=True)
+        if run is None:
+            raise UsageError("no failed or stopped run in the journal to resume")
+    else:
+        try:
+            rid = int(str(run_ref))
+        except ValueError:
+            raise UsageError(f"--resume expects a run id (see `ralf history`), not {run_ref!r}") from None
+        run = journal.run(rid)
+        if run is None:
+            raise UsageError(f"no run {rid} in the journal (see `ralf history`)")
+    first = run["id"]
+    while (later := journal.resumed_by(run["id"])) is not None:  # follow the chain of resumes
+        run = journal.run(later)
+    if run["id"] != first:
+        if run["result"] == SUCCEEDED:
+            raise UsageError(f"run {first} was resumed by run {run['id']}, which succeeded; nothing to resume")
+    if run["result"] == SUCCEEDED:
+        raise UsageError(f"run {run['id']} succeeded; there is nothing to resume")
+    if run["result"] == "running":
+        raise UsageError(f"run {run['id']} is still marked running (another ralf, or one that died); "
+                         "start a new deploy instead")
+    plan = build_plan(run["request_args"])
+    if plan.fingerprint() != run["fingerprint"]:
+        raise UsageError(
+            f"the plan has changed since run {run['id']} (its steps differ now); resuming would skip or repeat "
+            "the wrong steps — start a new run with `ralf deploy` instead"
+        )
+    start = next((s["idx"] for s in run["steps"] if s["result"] != SUCCEEDED), None)
+    if start is None:
+        raise UsageError(f"run {run['id']} has no step left to run")
+    return run, plan, start
+
+
+__all__ = ["execute", "resume_point", "DEFAULT_TIMEOUT", "NOT_RUN"]

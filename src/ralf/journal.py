@@ -1,0 +1,262 @@
+"""The journal: every deploy run and step, with task ids, outcomes, durations and triage, in SQLite.
+
+Lives at ``<state_dir>/journal.sqlite3`` (see :func:`ralf.paths.state_dir`). It feeds ``ralf history``,
+``ralf status`` (through :meth:`Journal.service_status`) and ``ralf deploy --resume``. Only what a
+run did is stored — template names, task ids, results, log-derived triage — never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ralf.errors import RalfError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    request       TEXT,
+    request_args  TEXT NOT NULL DEFAULT '{}',
+    pattern       TEXT NOT NULL,
+    fingerprint   TEXT NOT NULL,
+    executor      TEXT NOT NULL,
+    platform      TEXT,
+    result        TEXT NOT NULL DEFAULT 'running',
+    resumed_from  INTEGER,
+    plan          TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    idx           INTEGER NOT NULL,
+    template      TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    stacks        TEXT NOT NULL DEFAULT '[]',
+    target        TEXT,
+    result        TEXT NOT NULL DEFAULT 'not run',
+    started_at    TEXT,
+    finished_at   TEXT,
+    duration      REAL,
+    task_id       INTEGER,
+    task_url      TEXT,
+    message       TEXT,
+    triage        TEXT,
+    from_run      INTEGER,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS smoke_results (
+    run_id          INTEGER NOT NULL,
+    idx             INTEGER NOT NULL,
+    service         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    failed_layer    TEXT,
+    diagnosis       TEXT,
+    cert_days_left  INTEGER,
+    at              TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_by_kind ON steps(kind, finished_at);
+CREATE INDEX IF NOT EXISTS smoke_by_service ON smoke_results(service, at);
+"""
+
+FINAL_STEP_RESULTS = ("succeeded", "failed", "stopped")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_path() -> Path:
+    from ralf.paths import state_dir
+
+    return state_dir() / "journal.sqlite3"
+
+
+class Journal:
+    """A handle on the journal database; cheap to open, safe to use from one thread at a time."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            # WAL + NORMAL: a commit per step event stays cheap, and readers (ralf status) never block a deploy.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self.db.commit()
+        except (OSError, sqlite3.Error) as e:
+            raise RalfError(f"cannot open the journal {self.path}: {e}") from None
+        try:
+            self.path.chmod(0o600)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
+                  platform: str | None = None, resumed_from: int | None = None) -> int:
+        """Record a new run and its planned steps (all ``not run``); returns the run id."""
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (started_at, request, request_args, pattern, fingerprint, executor, platform,"
+                " resumed_from, plan) VALUES (?,?,?,?,?,?,?,?,?)",
+                (now_iso(), plan.request, json.dumps(request_args or {}), plan.pattern, plan.fingerprint(),
+                 executor, platform, resumed_from, json.dumps(plan.to_dict(), default=str)),
+            )
+            run_id = int(cur.lastrowid)
+            for i, s in enumerate(plan.steps):
+                self.db.execute(
+                    "INSERT INTO steps (run_id, idx, template, kind, stacks, target) VALUES (?,?,?,?,?,?)",
+                    (run_id, i, s.template, s.kind, json.dumps(list(s.stacks)), s.target),
+                )
+        return run_id
+
+    def update_step(self, run_id: int, idx: int, **fields: Any) -> None:
+        """Set columns of one step: result, started_at, finished_at, duration, task_id, task_url, message,
+        triage (a dict, stored as JSON), from_run."""
+        allowed = {"result", "started_at", "finished_at", "duration", "task_id", "task_url", "message", "triage",
+                   "from_run"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown step fields: {sorted(unknown)}")
+        if "triage" in fields and fields["triage"] is not None and not isinstance(fields["triage"], str):
+            fields["triage"] = json.dumps(fields["triage"], default=str)
+        if not fields:
+            return
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self.db:
+            self.db.execute(f"UPDATE steps SET {cols} WHERE run_id = ? AND idx = ?", (*fields.values(), run_id, idx))
+
+    def record_smoke(self, run_id: int, idx: int, service: str, status: str, *, failed_layer: str | None = None,
+                     diagnosis: str | None = None, cert_days_left: int | None = None, at: str | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO smoke_results (run_id, idx, service, status, failed_layer, diagnosis, cert_days_left, at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, idx, service, status, failed_layer, diagnosis, cert_days_left, at or now_iso()),
+            )
+
+    def finish_run(self, run_id: int, result: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET result = ?, finished_at = ? WHERE id = ?", (result, now_iso(), run_id))
+
+    # ------------------------------------------------------------------ reading
+
+    def _run_dict(self, row: sqlite3.Row, with_steps: bool) -> dict:
+        d = dict(row)
+        d["request_args"] = json.loads(d.get("request_args") or "{}")
+        d.pop("plan", None)
+        steps = [self._step_dict(r) for r in self.db.execute(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY idx", (row["id"],))]
+        d["steps_total"] = len(steps)
+        d["steps_succeeded"] = sum(1 for s in steps if s["result"] == "succeeded")
+        d["duration"] = round(sum(s["duration"] or 0 for s in steps if not s["from_run"]), 3)
+        failed = next((s for s in steps if s["result"] in ("failed", "stopped")), None)
+        d["failed_step"] = failed["template"] if failed else None
+        if with_steps:
+            d["steps"] = steps
+        return d
+
+    @staticmethod
+    def _step_dict(row: sqlite3.Row) -> dict:
+        d = dict(row)
+        d["stacks"] = json.loads(d.get("stacks") or "[]")
+        d["triage"] = json.loads(d["triage"]) if d.get("triage") else None
+        d.pop("run_id", None)
+        return d
+
+    def recent_runs(self, limit: int = 20) -> list[dict]:
+        """The newest runs first, each with a step count and the failed step's template, if any."""
+        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+        return [self._run_dict(r, with_steps=False) for r in rows]
+
+    def run(self, run_id: int) -> dict | None:
+        """One run with its steps (``None`` if there is no such run)."""
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+        return self._run_dict(row, with_steps=True) if row else None
+
+    def latest_run(self, *, unfinished_only: bool = False) -> dict | None:
+        """The newest run; with ``unfinished_only`` the newest one that did not succeed."""
+        q = "SELECT * FROM runs"
+        if unfinished_only:
+            q += (" WHERE result != 'succeeded' AND id NOT IN"
+                  " (SELECT resumed_from FROM runs WHERE resumed_from IS NOT NULL)")
+        row = self.db.execute(q + " ORDER BY id DESC LIMIT 1").fetchone()
+        return self._run_dict(row, with_steps=True) if row else None
+
+    def resumed_by(self, run_id: int) -> int | None:
+        """The newest run that resumed ``run_id``, if any."""
+        row = self.db.execute("SELECT MAX(id) FROM runs WHERE resumed_from = ?", (int(run_id),)).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def service_status(self, catalog: Any) -> list[dict]:
+        """Per group and service, in runbook order: the last apply and the last smoke that covered it.
+
+        ``last_apply``: the newest finished apply step whose stacks include one of the service's stacks.
+        ``last_smoke``: the newest per-service smoke result, else the newest finished smoke step whose
+        target covers the service (its result then stands for every service of the target).
+        """
+        applies = self.db.execute(
+            "SELECT run_id, template, stacks, result, finished_at FROM steps WHERE kind = 'apply'"
+            " AND from_run IS NULL AND result IN ('succeeded','failed','stopped') ORDER BY finished_at DESC, run_id DESC"
+        ).fetchall()
+        smoke_steps = self.db.execute(
+            "SELECT run_id, idx, template, target, result, finished_at FROM steps WHERE kind = 'smoke'"
+            " AND from_run IS NULL AND result IN ('succeeded','failed','stopped') ORDER BY finished_at DESC, run_id DESC"
+        ).fetchall()
+        per_service = self.db.execute(
+            "SELECT r.*, s.template FROM smoke_results r LEFT JOIN steps s ON s.run_id = r.run_id AND s.idx = r.idx"
+            " ORDER BY r.at DESC, r.rowid DESC"
+        ).fetchall()
+        out: list[dict] = []
+        for group in catalog.group_names:
+            for service in catalog.services_of(group):
+                stacks = {st.name for st in catalog.stacks if st.service == service}
+                last_apply = None
+                for r in applies:
+                    if stacks & set(json.loads(r["stacks"] or "[]")):
+                        last_apply = {"result": r["result"], "at": r["finished_at"], "run_id": r["run_id"],
+                                      "template": r["template"]}
+                        break
+                last_smoke = None
+                svc_row = next((r for r in per_service if r["service"] == service), None)
+                step_row = None
+                for r in smoke_steps:
+                    target = catalog.targets.get(r["target"]) if r["target"] else None
+                    if target is not None and service in target.services:
+                        step_row = r
+                        break
+                if svc_row is not None and (step_row is None or (svc_row["at"] or "") >= (step_row["finished_at"] or "")):
+                    last_smoke = {"result": _smoke_result(svc_row["status"]), "at": svc_row["at"],
+                                  "status": svc_row["status"], "run_id": svc_row["run_id"], "template": svc_row["template"],
+                                  "diagnosis": svc_row["diagnosis"], "cert_days_left": svc_row["cert_days_left"],
+                                  "failed_layer": svc_row["failed_layer"]}
+                elif step_row is not None:
+                    last_smoke = {"result": step_row["result"], "at": step_row["finished_at"],
+                                  "run_id": step_row["run_id"], "template": step_row["template"],
+                                  "diagnosis": None, "cert_days_left": None, "failed_layer": None}
+                out.append({"group": group, "service": service, "last_apply": last_apply, "last_smoke": last_smoke})
+        return out
+
+
+def _smoke_result(status: str) -> str:
+    s = (status or "").lower()
+    if s in ("ok", "pass", "passed", "succeeded", "success", "warn", "warning"):
+        return "succeeded"
+    if s in ("skipped", "unknown"):
+        return s
+    return "failed"

@@ -1,0 +1,147 @@
+"""`ralf deploy` and `ralf history` end to end through the CLI, against the fake Semaphore on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def env(fake, tmp_path):
+    # SEMAPHORE_URL points the default platform's Semaphore at the fake; --no-checks keeps the
+    # first checks from probing the default platform's 10.x addresses.
+    return {"RALF_STATE_DIR": str(tmp_path / "state"), "SEMAPHORE_URL": fake.url, "SEMAPHORE_TOKEN": fake.token}
+
+
+@pytest.fixture
+def platform_args(repo_root):
+    return ["--platform", str(repo_root / "platform.yaml")]
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(run_cli, env, fake, platform_args, tmp_path):
+    code, out, err = run_cli(*platform_args, "deploy", "vault", "--dry-run", env=env)
+    assert code == 0, err
+    assert "RALF Vault Apply" in out and "RALF Vault Smoke" in out
+    assert fake.tasks == {}
+    assert not (tmp_path / "state" / "journal.sqlite3").exists()
+    code, out, _ = run_cli(*platform_args, "deploy", "--dry-run", "--json", env=env)
+    data = json.loads(out)
+    assert data["dry_run"] is True and len(data["steps"]) == 8
+
+
+def test_deploy_json_and_history(run_cli, env, fake, platform_args):
+    code, out, err = run_cli(*platform_args, "deploy", "n8n", "--json", "--no-checks", env=env)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["result"] == "succeeded" and data["exit_code"] == 0
+    assert [s["template"] for s in data["steps"]] == ["RALF N8N Apply", "RALF Automation Smoke"]
+    assert all(s["result"] == "succeeded" and s["task_id"] and "?t=" in s["task_url"] for s in data["steps"])
+    assert "step 1/2 RALF N8N Apply" in err  # progress goes to stderr with --json
+    assert fake.token not in out + err
+
+    code, out, _ = run_cli(*platform_args, "history", env=env)
+    assert code == 0 and "n8n" in out and "succeeded" in out and "2/2" in out
+    code, out, _ = run_cli(*platform_args, "history", str(data["run_id"]), env=env)
+    assert "RALF N8N Apply" in out and "task" in out
+    code, out, _ = run_cli(*platform_args, "history", "--json", env=env)
+    assert json.loads(out)[0]["id"] == data["run_id"]
+    code, _, err = run_cli(*platform_args, "history", "999", env=env)
+    assert code == 2 and "no run 999" in err
+
+
+def test_failure_exit_code_and_resume_through_the_cli(run_cli, env, fake, platform_args):
+    fake.script("RALF Automation Apply", "error", 0.05, log=['fatal: [n8n]: FAILED! => {"msg": "x"}'])
+    code, out, err = run_cli(*platform_args, "deploy", "--no-checks", env=env)
+    assert code == 1
+    assert "step 3/8 RALF Automation Apply failed" in out
+    assert "ansible failed on n8n" in out
+    assert "`ralf deploy --resume 1`" in out
+    assert len(fake.tasks) == 3
+
+    code, _, err = run_cli(*platform_args, "deploy", "vault", "--resume", env=env)
+    assert code == 2 and "give no REQUEST" in err
+
+    fake.script("RALF Automation Apply", "success", 0.05)
+    code, out, err = run_cli(*platform_args, "deploy", "--resume", "--no-checks", env=env)
+    assert code == 0, out + err
+    assert "resuming run 1 at step 3" in out
+    assert len(fake.tasks) == 3 + 6
+    code, _, err = run_cli(*platform_args, "deploy", "--resume", "1", env=env)
+    assert code == 2 and "resumed by run 2, which succeeded" in err
+    code, _, err = run_cli(*platform_args, "deploy", "--resume", env=env)
+    assert code == 2 and "no failed or stopped run" in err
+
+
+def test_pattern_b_without_terminal_or_yes_is_refused(run_cli, env, fake, platform_args):
+    code, out, err = run_cli(*platform_args, "deploy", "--changed", "src/ralf/smoke/engine.py", env=env)
+    assert code == 2
+    assert "shared base" in err and "--yes" in err
+    assert fake.tasks == {}
+    code, out, err = run_cli(*platform_args, "deploy", "cleanroom", env=env)
+    assert code == 2 and "--yes" in err
+    code, out, err = run_cli(*platform_args, "deploy", "--changed", "src/ralf/smoke/engine.py", "--yes",
+                             "--no-checks", env=env)
+    assert code == 0, err
+    assert "RALF Phase1 Config Apply" in out and len(fake.tasks) >= 2
+
+
+def test_bad_input_is_one_clear_message(run_cli, env, platform_args):
+    code, _, err = run_cli(*platform_args, "deploy", "nosuchthing", env=env)
+    assert code == 2 and "unknown request" in err and "Traceback" not in err
+    code, _, err = run_cli(*platform_args, "deploy", "vault", "--timeout", "0", env=env)
+    assert code == 2 and "--timeout" in err
+    code, _, err = run_cli(*platform_args, "deploy", "--resume", env=env)
+    assert code == 2 and "no failed or stopped run" in err
+
+
+def test_dead_semaphore_is_one_clear_message(run_cli, env, platform_args):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    code, _, err = run_cli(*platform_args, "deploy", "vault", env={**env, "SEMAPHORE_URL": f"http://127.0.0.1:{port}"})
+    assert code == 1 and err.startswith("ralf: ") and "did not answer" in err and "Traceback" not in err
+
+
+def test_wrong_token_is_one_clear_message(run_cli, env, platform_args):
+    bad = "tok-not-valid-4711"
+    code, out, err = run_cli(*platform_args, "deploy", "vault", env={**env, "SEMAPHORE_TOKEN": bad})
+    assert code == 1 and "401" in err and "Traceback" not in err
+    assert bad not in out + err
+
+
+class TtyInput:
+    """A terminal on stdin that answers the confirmation prompt."""
+
+    def __init__(self, answer: str):
+        import io
+
+        self._buf = io.StringIO(answer)
+
+    def isatty(self):
+        return True
+
+    def readline(self, *a):
+        return self._buf.readline(*a)
+
+    def read(self, *a):
+        return self._buf.read(*a)
+
+    def fileno(self):
+        raise OSError("no fd")
+
+
+@pytest.mark.parametrize("answer,code,tasks", [("n\n", 2, 0), ("y\n", 0, 2)])
+def test_pattern_b_asks_on_a_terminal(run_cli, env, fake, platform_args, monkeypatch, answer, code, tasks):
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", TtyInput(answer))
+    got, out, err = run_cli(*platform_args, "deploy", "--changed", "src/ralf/smoke/engine.py", "--no-checks", env=env)
+    assert got == code, out + err
+    assert "changes the shared base" in err
+    assert len(fake.tasks) >= tasks and (tasks or not fake.tasks)
+    if code == 2:
+        assert "not confirmed" in err

@@ -1,0 +1,132 @@
+"""`--executor local`: the same plan through the stack runner and the smoke engine (both stubbed here)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+from ralf.deploy import LocalExecutor, Reporter, execute
+from ralf.errors import LockHeldError
+from ralf.planner import build_plan
+from ralf.smoke.results import CheckResult, ServiceResult, SmokeReport
+
+
+class Stacks:
+    def __init__(self, fail: str | None = None, raise_error: Exception | None = None):
+        self.calls: list[list[str]] = []
+        self.fail = fail
+        self.raise_error = raise_error
+
+    def __call__(self, platform, only, *, apply, on_output, **kw):
+        assert apply is True
+        self.calls.append(list(only))
+        if self.raise_error:
+            raise self.raise_error
+        results = []
+        for name in only:
+            on_output(f"[ralf] === {name} ===")
+            res = "failed" if name == self.fail else "succeeded"
+            if res == "failed":
+                on_output("TASK [n8n : Start n8n] ***")
+                on_output('fatal: [n8n]: FAILED! => {"msg": "nope"}')
+            results.append(SimpleNamespace(name=name, result=res, note="ansible-playbook failed" if res == "failed" else ""))
+            if res == "failed":
+                break
+        return SimpleNamespace(ok=all(r.result == "succeeded" for r in results), results=results,
+                               run_dir=Path("/tmp/ralf-run"), interrupted=False)
+
+
+def smoke_report(target, catalog, failing: dict[str, str] | None = None) -> SmokeReport:
+    failing = failing or {}
+    services = []
+    for name in catalog.target(target).services:
+        if name in failing:
+            checks = [CheckResult("nginx/TLS", "tls", f"{name}-tls", "x:443", "FAIL", failing[name])]
+            services.append(ServiceResult(name, catalog.group_of(name), checks, failed_layer="nginx/TLS",
+                                          diagnosis=f"{name}: FAIL at nginx/TLS — {failing[name]}"))
+        else:
+            checks = [CheckResult("nginx/TLS", "tls", f"{name}-tls", "x:443", "OK", "valid", cert_days_left=80)]
+            services.append(ServiceResult(name, catalog.group_of(name), checks))
+    return SmokeReport(target, services)
+
+
+def run_local(plan, journal, catalog, stacks, smoke, probes=None):
+    out = io.StringIO()
+    ex = LocalExecutor(catalog.platform, run_stacks=stacks, run_smoke=smoke)
+    report = execute(plan, ex, journal, catalog=catalog, reporter=Reporter(out), probes=probes,
+                     request_args={"request": plan.request})
+    return report, out.getvalue()
+
+
+def test_local_standard_order(journal, default_catalog, probes):
+    plan = build_plan(default_catalog)
+    stacks = Stacks()
+    report, out = run_local(plan, journal, default_catalog, stacks,
+                            lambda target, platform: smoke_report(target, default_catalog), probes)
+    assert report.exit_code == 0 and report.executor == "local"
+    assert stacks.calls[0] == ["042-vaultwarden-lxc", "043-vaultwarden-config"]
+    assert len(stacks.calls) == 4
+    assert "  [RALF Vault Apply] [ralf] === 042-vaultwarden-lxc ===" in out
+    assert "step 2/8 RALF Vault Smoke succeeded" in out
+    assert all(s.task_id is None for s in report.steps)
+    by = {r["service"]: r for r in journal.service_status(default_catalog)}
+    assert by["exo"]["last_smoke"]["cert_days_left"] == 80
+    assert by["exo"]["last_apply"]["template"] == "RALF AI Apply"
+
+
+def test_local_apply_failure_is_triaged_like_semaphore(journal, default_catalog, probes):
+    plan = build_plan(default_catalog, "n8n")
+    report, out = run_local(plan, journal, default_catalog, Stacks(fail="045-n8n-config"),
+                            lambda target, platform: smoke_report(target, default_catalog), probes)
+    assert report.exit_code == 1
+    assert [s.result for s in report.steps] == ["failed", "not run"]
+    assert "045-n8n-config: failed" in report.steps[0].message
+    t = report.steps[0].triage
+    assert (t.category, t.service, t.stack) == ("ansible", "n8n", "045-n8n-config")
+
+
+def test_local_smoke_failure_records_per_service(journal, default_catalog, probes):
+    plan = build_plan(default_catalog, "communication")
+    smoke = lambda target, platform: smoke_report(target, default_catalog, {"mail": "certificate expired"})  # noqa: E731
+    report, out = run_local(plan, journal, default_catalog, Stacks(), smoke, probes)
+    assert [s.result for s in report.steps] == ["succeeded", "failed"]
+    t = report.steps[1].triage
+    assert (t.category, t.service, t.layer) == ("smoke", "mail", "nginx/TLS")
+    assert probes.calls == [("smoke", "mail")]
+    by = {r["service"]: r for r in journal.service_status(default_catalog)}
+    assert by["mail"]["last_smoke"]["result"] == "failed"
+    assert by["mail"]["last_smoke"]["failed_layer"] == "nginx/TLS"
+    assert by["synapse"]["last_smoke"]["result"] == "succeeded"
+
+
+def test_local_runner_error_becomes_a_failed_step(journal, default_catalog):
+    plan = build_plan(default_catalog, "vault")
+    stacks = Stacks(raise_error=LockHeldError("another run holds the lock (pid 42)"))
+    report, out = run_local(plan, journal, default_catalog, stacks, lambda t, p: smoke_report(t, default_catalog))
+    assert report.steps[0].result == "failed"
+    assert "holds the lock" in report.steps[0].message
+    assert report.steps[1].result == "not run"
+
+
+def test_reporter_heartbeat_and_plain_output():
+    from ralf.deploy.output import Reporter, fmt_duration
+
+    now = [0.0]
+    out = io.StringIO()
+    r = Reporter(out, show_log=False, heartbeat=30, clock=lambda: now[0])
+    step = SimpleNamespace(template="RALF Vault Apply")
+    r.step_start(0, 8, step)
+    r.status("waiting")
+    now[0] = 5
+    r.status("running")
+    now[0] = 20
+    r.status("running")
+    r.line("RALF Vault Apply", "hidden line")
+    now[0] = 36
+    r.status("running")
+    lines = out.getvalue().splitlines()
+    assert lines == ["step 1/8 RALF Vault Apply ...", "step 1/8 RALF Vault Apply: waiting (0.0 s)",
+                     "step 1/8 RALF Vault Apply: running (5.0 s)", "step 1/8 RALF Vault Apply: running (36 s)"]
+    assert "\x1b" not in out.getvalue()
+    assert fmt_duration(125) == "2 min 05 s" and fmt_duration(None) == "-"
