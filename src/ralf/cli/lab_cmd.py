@@ -1,0 +1,203 @@
+"""``ralf lab``: start, stop, break and fix the local lab; ``unit``/``port`` are its exec checks.
+
+The platform is --platform FILE, else $RALF_LAB_PLATFORM, else examples/lab/platform.yaml.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from ralf.cli.common import emit_json, json_option, platform_option, platform_path
+
+
+def _platform():
+    from ralf.lab.control import default_lab_platform
+    from ralf.loader import load_platform
+
+    return load_platform(platform_path() or default_lab_platform())
+
+
+@click.group()
+@platform_option
+def lab() -> None:
+    """Start, stop and break the local lab platform (examples/lab/platform.yaml).
+
+    \b
+      ralf lab up                   configure and start every lab service (the lab's stacks)
+      ralf lab status               units, ports, certificate
+      ralf lab break portal tls     break one layer: unit | nginx | tls | app
+      ralf lab fix portal           repair whatever was broken
+      ralf lab down                 stop everything
+    """
+
+
+@lab.command()
+@platform_option
+@json_option
+@click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+def up(as_json: bool, plain: bool) -> None:
+    """Configure and start the lab: `ralf stacks run --apply` over the lab platform."""
+    from ralf.lab.control import up as lab_up
+    from ralf.lab.progress import StepProgress
+
+    from ralf.catalog import Catalog
+
+    platform = _platform()
+    progress = None if as_json else StepProgress(len(Catalog(platform).stacks), plain=plain or None)
+    result = lab_up(platform, progress=progress)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        click.echo("lab is up: `ralf smoke platform --platform examples/lab/platform.yaml` checks it")
+    if not result.ok:
+        failed = result.steps[-1]
+        click.echo(f"ralf: lab stack {failed['stack']} failed; log: {failed['log_path']}", err=True)
+        sys.exit(1)
+
+
+@lab.command()
+@platform_option
+@json_option
+def down(as_json: bool) -> None:
+    """Stop every lab service."""
+    from ralf.lab.control import down as lab_down
+
+    result = lab_down()
+    if as_json:
+        emit_json(result)
+        return
+    for unit, what in result.items():
+        click.echo(f"{unit}: {what}")
+    if not result:
+        click.echo("no lab units")
+
+
+@lab.command()
+@platform_option
+@json_option
+def status(as_json: bool) -> None:
+    """Lab units: running or not, listening or not, certificate days left."""
+    from ralf.cli.common import table
+    from ralf.lab.control import status as lab_status
+
+    rows = lab_status(_platform())
+    if as_json:
+        emit_json(rows)
+        return
+    table("ralf lab", ["group", "service", "unit", "state", "pid", "listen", "cert days"],
+          [[r["group"], r["service"], r["unit"], _state(r), r["pid"], r["listen"], r["cert_days_left"]]
+           for r in rows])
+
+
+def _state(r: dict) -> str:
+    if not r["active"]:
+        return "inactive"
+    return "active" if r["listening"] or not r["listen"] else "active, NOT LISTENING"
+
+
+@lab.command("break")
+@platform_option
+@json_option
+@click.argument("service")
+@click.argument("layer", type=click.Choice(["unit", "service", "nginx", "tls", "app"]))
+def break_(service: str, layer: str, as_json: bool) -> None:
+    """Break one LAYER of SERVICE on purpose (unit, service, nginx, tls, app)."""
+    from ralf.lab.breaks import break_service
+
+    out = break_service(_platform(), service, layer)
+    if as_json:
+        emit_json(out.to_dict())
+        return
+    for a in out.actions:
+        click.echo(f"broke {service}: {a}")
+    click.echo(f"a smoke of {service} should now fail at: {out.expect}")
+    click.echo(f"repair: `ralf lab fix {service}`, then `ralf deploy --resume` continues a failed deploy")
+
+
+@lab.command()
+@platform_option
+@json_option
+@click.argument("service")
+def fix(service: str, as_json: bool) -> None:
+    """Repair SERVICE after `ralf lab break`: new certificate, restart a hung app, start stopped units."""
+    from ralf.lab.breaks import fix_service
+
+    out = fix_service(_platform(), service)
+    if as_json:
+        emit_json(out.to_dict())
+        return
+    for a in out.actions:
+        click.echo(f"fixed {service}: {a}")
+    if not out.actions:
+        click.echo(f"{service}: nothing to fix")
+
+
+@lab.command()
+@click.argument("unit")
+def unit(unit: str) -> None:
+    """Exit 0 when lab UNIT is active (the lab's `systemctl is-active`)."""
+    from ralf.lab.supervisor import is_active
+
+    active = is_active(unit)
+    click.echo("active" if active else "inactive")
+    sys.exit(0 if active else 3)
+
+
+@lab.command()
+@click.argument("host")
+@click.argument("port", type=click.IntRange(1, 65535))
+@click.option("--timeout", type=float, default=3.0, show_default=True)
+def port(host: str, port: int, timeout: float) -> None:
+    """Exit 0 when something listens on HOST:PORT."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as e:
+        click.echo(f"{host}:{port} closed ({e.strerror or e})")
+        sys.exit(1)
+    click.echo(f"{host}:{port} listening")
+
+
+# ---------------------------------------------------------------- used by the lab's playbooks
+
+
+@lab.command(hidden=True)
+@platform_option
+@click.argument("service")
+def facts(service: str) -> None:
+    """JSON settings of SERVICE for the lab's playbooks."""
+    from ralf.lab.facts import service_facts
+
+    emit_json(service_facts(_platform(), service))
+
+
+def _unit_action(name: str, doc: str):
+    @click.argument("unit")
+    def cmd(unit: str) -> None:
+        from ralf.lab import supervisor
+
+        click.echo(f"{unit}: {getattr(supervisor, name)(unit)}")
+
+    cmd.__doc__ = doc
+    return lab.command(name, hidden=True)(cmd)
+
+
+_unit_action("start", "Start lab UNIT unless it runs (prints started/running).")
+_unit_action("stop", "Stop lab UNIT.")
+_unit_action("restart", "Restart lab UNIT.")
+_unit_action("reload", "Reload lab UNIT (HUP for nginx).")
+
+
+@lab.command(hidden=True)
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--name", required=True, help="DNS name for the certificate.")
+@click.option("--ip", "ips", multiple=True, help="IP address for the certificate (repeatable).")
+def cert(out_dir: str, name: str, ips: tuple[str, ...]) -> None:
+    """Issue a certificate from the lab CA into OUT_DIR unless a usable one is there."""
+    from ralf.lab.certs import ensure_cert
+
+    click.echo("issued" if ensure_cert(Path(out_dir), name, list(ips)) else "present")
