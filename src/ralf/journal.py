@@ -240,7 +240,12 @@ class Journal:
                     if target is not None and service in target.services:
                         step_row = r
                         break
-                if svc_row is not None and (step_row is None or (svc_row["at"] or "") >= (step_row["finished_at"] or "")):
+                # The per-service row wins when it belongs to the same step (its time is written just before the
+                # step's finish time, one-second resolution) or is newer than the step.
+                same_step = (svc_row is not None and step_row is not None
+                             and (svc_row["run_id"], svc_row["idx"]) == (step_row["run_id"], step_row["idx"]))
+                if svc_row is not None and (step_row is None or same_step
+                                            or (svc_row["at"] or "") >= (step_row["finished_at"] or "")):
                     last_smoke = {"result": _smoke_result(svc_row["status"]), "at": svc_row["at"],
                                   "status": svc_row["status"], "run_id": svc_row["run_id"], "template": svc_row["template"],
                                   "diagnosis": svc_row["diagnosis"], "cert_days_left": svc_row["cert_days_left"],

@@ -104,3 +104,21 @@ def test_unopenable_journal_is_one_clear_error(tmp_path):
     bad.write_text("not a database" * 100)
     with pytest.raises(RalfError, match="cannot open the journal"):
         Journal(bad)
+
+
+def test_service_status_keeps_the_diagnosis_of_the_same_step_even_when_the_clock_ticked(tmp_path, lab_platform):
+    """The per-service smoke row is written a moment before its step finishes; it must still win."""
+    from ralf.catalog import Catalog
+    from ralf.journal import Journal
+
+    j = Journal(tmp_path / "journal.sqlite3")
+    db = j.db
+    db.execute("INSERT INTO steps (run_id, idx, template, kind, target, result, finished_at, stacks)"
+               " VALUES (1, 0, 'RALF Web Smoke', 'smoke', 'web', 'failed', '2026-11-27T08:00:01', '[]')")
+    db.execute("INSERT INTO smoke_results (run_id, idx, service, status, failed_layer, diagnosis, cert_days_left, at)"
+               " VALUES (1, 0, 'portal', 'FAIL', 'nginx/TLS', 'portal: FAIL at nginx/TLS — certificate expired 3 days ago',"
+               " -3, '2026-11-27T08:00:00')")
+    db.commit()
+    row = next(r for r in j.service_status(Catalog(lab_platform)) if r["service"] == "portal")
+    assert row["last_smoke"]["diagnosis"] == "portal: FAIL at nginx/TLS — certificate expired 3 days ago"
+    assert row["last_smoke"]["cert_days_left"] == -3

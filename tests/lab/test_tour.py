@@ -83,8 +83,8 @@ def test_quickstart_then_the_tour(env):
     assert re.search(r"RALF Web Smoke\s+failed", text)
     assert re.search(r"RALF API Apply\s+not run", text) and re.search(r"RALF API Smoke\s+not run", text)
     assert "triage" in text and "nginx/TLS" in text and "certificate expired" in text
-    # (the diagnosis in the note column is asserted in test_lab_cli; here the journal decides which smoke row wins)
     assert re.search(r"^web\s+portal\s+FAIL\s", bad_status.stdout, re.M), bad_status.stdout
+    assert "certificate expired" in bad_status.stdout, bad_status.stdout  # the diagnosis reaches the board
     assert "issued a new certificate" in fixed.stdout
     assert re.search(r"RALF Web Smoke\s+succeeded", resumed.stdout + resumed.stderr)
     assert "FAIL" not in good_status.stdout
