@@ -7,6 +7,7 @@ Subcommands live in their own modules and are imported only when used, so ``ralf
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
