@@ -124,7 +124,7 @@ def test_tls_certificate_expiring_soon_warns(run_one, nginx, certs):
 def test_tls_expired_certificate_fails(run_one, nginx, certs):
     out = run_one(_tls(nginx, certs, "expired"))
     assert (out.status, out.detail) == ("FAIL", "certificate expired 3 days ago")
-    assert out.cert_days_left == -4  # floor of -3.5 days
+    assert out.cert_days_left == -3  # expired 3.5 days ago: "3 days ago", -3 whole days
     # expiry is checked even when trust is explicitly skipped
     assert run_one(_tls(nginx, certs, "expired", insecure=True)).status == "FAIL"
 

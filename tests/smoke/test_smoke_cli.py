@@ -83,7 +83,7 @@ def test_json_output(run_cli, platform_file):
     assert data["target"] == "web" and data["ok"] is False and data["exit_code"] == 1
     assert data["summary"] == {"services": 3, "ok": 0, "warn": 1, "fail": 2}
     old = next(s for s in data["services"] if s["name"] == "old")
-    assert old["failed_layer"] == "nginx/TLS" and old["cert_days_left"] == -4
+    assert old["failed_layer"] == "nginx/TLS" and old["cert_days_left"] == -3
     assert [c["status"] for c in old["checks"]] == ["NOT CHECKED", "FAIL", "SKIPPED"]
 
 

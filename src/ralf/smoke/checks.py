@@ -241,9 +241,9 @@ def check_tls(pc, ctx: Context) -> Outcome:
         return Outcome(FAIL, "TLS handshake gave no certificate")
     info = cert_info(der)
     days = _days_left(info.not_after)
-    whole = math.floor(days)
+    whole = math.trunc(days)  # whole days left; negative = whole days since expiry, as the message says
     if days < 0:
-        ago = math.floor(-days)
+        ago = -whole
         when = f"{ago} day{'s' if ago != 1 else ''} ago" if ago else "less than a day ago"
         return Outcome(FAIL, f"certificate expired {when}", cert_days_left=whole)
     if not hostname_matches(name, info):
