@@ -47,6 +47,7 @@ class HttpCheck(_CheckBase):
     expect_status: list[int] | None = None  # default: any 2xx/3xx; redirects are not followed
     body_contains: str | None = None
     deadline: float = Field(10.0, ge=0, description="keep retrying a failing endpoint this long")
+    server_name: str | None = None  # name the certificate must match (and SNI/Host) when the URL holds an IP
     ca_file: str | None = None
     insecure: bool = False  # explicit: skip certificate verification
 

@@ -238,3 +238,13 @@ def test_s3_without_credentials_fails_without_leaking(run_one, s3, tmp_path, mon
 def test_s3_dead_endpoint(run_one, closed_port, tmp_path):
     out = run_one({"kind": "s3"}, extra=_s3_platform(f"http://{HOST}:{closed_port}", tmp_path))
     assert (out.status, out.detail) == ("FAIL", "connection refused")
+
+
+def test_https_server_name_verifies_a_certificate_without_the_ip(run_one, nginx, certs):
+    url = f"https://{HOST}:{nginx.ports['wronghost']}/"
+    out = run_one({"kind": "https", "url": url, "ca_file": str(certs.ca), "deadline": 0})
+    assert out.status == "FAIL" and "certificate not trusted" in out.detail  # the cert names other.test, not the IP
+    out = run_one({"kind": "https", "url": url, "ca_file": str(certs.ca), "server_name": "other.test"})
+    assert out.status == "OK" and "trusted via CA file" in out.detail
+    out = run_one({"kind": "https", "url": url, "ca_file": str(certs.ca), "server_name": "good.test", "deadline": 0})
+    assert out.status == "FAIL"

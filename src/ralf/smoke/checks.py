@@ -178,7 +178,7 @@ def check_http(pc, ctx: Context) -> Outcome:
         while True:
             attempts += 1
             try:
-                r = client.get(c.url)
+                r = client.get(c.url, **_server_name_options(c))
                 ok_status = (r.status_code in c.expect_status) if c.expect_status else 200 <= r.status_code < 400
                 if not ok_status:
                     want = "/".join(map(str, c.expect_status)) if c.expect_status else "2xx/3xx"
@@ -199,6 +199,17 @@ def check_http(pc, ctx: Context) -> Outcome:
     if attempts > 1:
         problem += f" ({attempts} attempts in {time.monotonic() - start:.0f} s)"
     return Outcome(FAIL, problem)
+
+
+def _server_name_options(c) -> dict:
+    """Verify (and send SNI and Host) for ``server_name`` while connecting to the URL's address."""
+    if not c.server_name or not c.url.startswith("https://"):
+        return {}
+    from urllib.parse import urlsplit
+
+    port = urlsplit(c.url).port
+    host = c.server_name if port in (None, 443) else f"{c.server_name}:{port}"
+    return {"extensions": {"sni_hostname": c.server_name}, "headers": {"Host": host}}
 
 
 def _http_error(e: BaseException) -> str:
