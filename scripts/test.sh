@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's second command: install what the tests need, then run them with only loopback networking.
+#
+#   bash scripts/test.sh [PYTEST ARGS...]
+#
+# Installs, only when missing: nginx, PostgreSQL, Chromium and iproute2 (apt-get), and ralf with its test
+# extras (pip; into .venv when the system Python is externally managed). Then runs `python -m pytest -q`
+# inside a network namespace where only loopback is up (as root, with unshare), so no test can reach a real
+# network. RALF_REQUIRE_NETNS=1 (set by CI) refuses to run the tests without that namespace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v git >/dev/null 2>&1 || need+=(git)
+if ((${#need[@]})); then
+  echo "test.sh: installing ${need[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+PY=python3
+managed=$(python3 -c 'import os, sysconfig; print(os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")))')
+if [ "$managed" = "True" ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  PY=.venv/bin/python
+fi
+"$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+BIN="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")"
+export PATH="$BIN:$PATH"   # ralf and ansible-playbook from the same Python as the tests
+
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null; then
+  exec unshare -n sh -c 'ip link set lo up && exec "$0" -m pytest -q -p no:cacheprovider "$@"' "$PY" "$@"
+elif [ "${RALF_REQUIRE_NETNS:-0}" = "1" ]; then
+  echo "test.sh: cannot create a loopback-only network namespace (needs root and unshare)" >&2
+  exit 1
+else
+  echo "test.sh: not root: running without a network namespace (the tests still only use 127.0.0.1)" >&2
+  exec "$PY" -m pytest -q -p no:cacheprovider "$@"
+fi
