@@ -68,7 +68,11 @@ def console(stderr: bool = False):
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left")
+    from rich import box
+
+    plain = not sys.stdout.isatty()  # piped: aligned columns without box characters
+    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left",
+              box=None if plain else box.HEAVY_HEAD, pad_edge=not plain)
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
