@@ -47,6 +47,10 @@ def age_text(seconds: float | None) -> str:
     return f"{s // 86400} d"
 
 
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def _event(ev: dict | None, now: datetime) -> dict | None:
     if not ev:
         return None
@@ -77,9 +81,9 @@ def board_rows(rows: list[dict], *, now: datetime | None = None, warn_days: int 
         elif apply and apply["result"].lower() in FAILED and (smoke_at is None or apply_at is None or apply_at >= smoke_at):
             state, note = "fail", f"apply {apply['result']} ({apply['template']})" if apply["template"] else f"apply {apply['result']}"
         elif cert is not None and cert < 0:
-            state, note = "fail", f"certificate expired {-cert} days ago"
+            state, note = "fail", f"certificate expired {_days(-cert)} ago"
         elif cert is not None and cert < warn_days:
-            state, note = "warn", f"certificate expires in {cert} days"
+            state, note = "warn", f"certificate expires in {_days(cert)}"
         elif smoke is None:
             state, note = "warn", "applied, never smoked"
         elif apply_at and smoke_at and apply_at > smoke_at:

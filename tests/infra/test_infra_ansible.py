@@ -7,6 +7,7 @@ run against localhost do so only with --check.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,6 +154,43 @@ def test_unit_detection_notices_a_wrong_unit(tmp_path, monkeypatch):
         """))
     monkeypatch.setattr(sys.modules[__name__], "ROLES", tmp_path / "roles")
     assert started_units("demo") == {"demo-typo"}
+
+
+# ------------------------------------------------------------------ versions are pins, not moving targets
+
+# Defaults that deliberately follow a branch: the ralf checkout on the Semaphore host follows the branch
+# Semaphore's repository uses (the pushed commit; RALF_VERSION pins it).
+FOLLOWS_A_BRANCH = {"semaphore_ralf_version"}
+MOVING = re.compile(r"^(main|master|head|latest|stable|nightly|beta|trunk|develop)$", re.I)
+
+
+def role_versions() -> dict[str, str]:
+    out = {}
+    for f in ROLES.glob("*/defaults/main.yml"):
+        for key, value in (yaml.safe_load(f.read_text()) or {}).items():
+            if re.search(r"_(version|toolchain)$", key) and key not in FOLLOWS_A_BRANCH:
+                out[key] = str(value).strip()
+    return out
+
+
+def test_every_version_is_pinned():
+    versions = role_versions()
+    assert {"minio_version", "gitea_version", "semaphore_version", "exo_version", "exo_uv_version",
+            "exo_rust_toolchain", "n8n_version", "synapse_version", "vaultwarden_version"} <= set(versions)
+    moving = {k: v for k, v in versions.items() if not v or MOVING.match(v) or "{{" in v}
+    assert moving == {}, f"not pinned: {moving}"
+
+
+def test_exo_builds_once_per_commit_and_again_after_a_failed_build():
+    """The build is keyed on a marker written last, not on the checkout's `changed` (a failed
+    `uv sync` used to be skipped by every later run, leaving exo unbuildable until a new commit)."""
+    tasks = yaml.safe_load((ROLES / "exo" / "tasks" / "main.yml").read_text())
+    build = next(t for t in tasks if "block" in t)
+    assert "exo_git.after" in build["when"] and ".changed" not in build["when"]
+    names = [t["name"] for t in build["block"]]
+    assert names[-1].startswith("Record the commit") and any("uv" in str(t) and "sync" in str(t) for t in build["block"])
+    unit = (ROLES / "exo" / "templates" / "exo.service.j2").read_text()
+    assert "--no-sync" in unit  # starting the service never rebuilds
 
 
 # ------------------------------------------------------------------ roles run on localhost in check mode

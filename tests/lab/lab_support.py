@@ -23,8 +23,13 @@ def write_test_lab(dest: Path) -> Path:
 
 
 def lab_processes(state: Path) -> list[int]:
-    """Pids of processes that belong to the test lab (its state dir or addresses in their argv)."""
-    marks = [str(state).encode()] + [ip.encode() for ip in MOVES.values()]
+    """Pids of processes that belong to the test lab: its state dir in their argv or environment.
+
+    Not its addresses: another test run on this machine may have a lab on the same ones, and the
+    fixtures kill what this finds.
+    """
+    mark_argv = str(state).encode()
+    mark_env = b"RALF_STATE_DIR=" + str(state).encode() + b"\0"
     pids = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid():
@@ -32,10 +37,11 @@ def lab_processes(state: Path) -> list[int]:
         try:
             cmd = (d / "cmdline").read_bytes()
             stat = (d / "stat").read_text()
+            environ = (d / "environ").read_bytes() + b"\0"
         except OSError:
             continue
-        if stat[stat.rindex(")") + 2] == "Z":
+        if stat[stat.rindex(")") + 2] == "Z" or b"pytest" in cmd:
             continue
-        if b"pytest" not in cmd and any(m in cmd for m in marks):
+        if mark_argv in cmd or mark_env in environ:
             pids.append(int(d.name))
     return pids

@@ -33,6 +33,11 @@ def test_bad_requests_are_one_line_errors(state, run_cli):
     assert code == 2 and err.strip() == "ralf: service 'store' has no TLS endpoint; break one of: unit, app"
     code, out, err = run_cli("lab", "break", "portal", "app", "--platform", LAB_PLATFORM)
     assert code == 2 and "not running" in err
+    # a stopped lab is not broken "successfully" (a TLS break used to start nginx on the way)
+    for layer in ("tls", "nginx", "unit"):
+        code, out, err = run_cli("lab", "break", "portal", layer, "--platform", LAB_PLATFORM)
+        assert code == 2 and "is not running; start the lab first (`ralf lab up`)" in err, (layer, err)
+    assert not (state / "lab" / "tls").exists() and not (state / "lab" / "run").exists()
     code, out, err = run_cli("lab", "start", "lab-nothing")
     assert code == 1 and "not installed" in err and len(err.strip().splitlines()) == 1
 

@@ -49,6 +49,19 @@ def test_second_apply_changes_nothing(lab_up):
     assert {u: supervisor.main_pid(u) for u in pids} == pids  # nothing was restarted
 
 
+def test_stacks_read_the_platform_being_applied(lab_up, monkeypatch):
+    """`ralf deploy --platform COPY` without $RALF_LAB_PLATFORM: the playbooks follow the runner's RALF_PLATFORM,
+    not examples/lab/platform.yaml (whose addresses a developer's own lab may be using)."""
+    import json
+
+    platform, state, _ = lab_up
+    monkeypatch.delenv("RALF_LAB_PLATFORM", raising=False)
+    res = run_stacks(platform, ["031-echo-config"], apply=True, state_dir=state)
+    assert res.ok and res.results[0].changed == 0
+    spec = json.loads((state / "lab" / "units" / "lab-echo.json").read_text())
+    assert spec["ready"] == [MOVES["127.0.30.10"], 8030]
+
+
 def test_secret_file_is_private_and_store_requires_it(lab_up):
     import socket
 

@@ -57,7 +57,9 @@ def test_states_and_notes():
         ({"last_apply": ev("succeeded", 5), "last_smoke": ev("succeeded", 60)}, "warn", "applied since the last smoke"),
         ({"last_apply": ev("succeeded", 5), "last_smoke": None}, "warn", "applied, never smoked"),
         ({"last_apply": None, "last_smoke": ev("succeeded", 5, cert_days_left=6)}, "warn", "certificate expires in 6 days"),
-        ({"last_apply": None, "last_smoke": ev("succeeded", 5, cert_days_left=-1)}, "fail", "certificate expired 1 days ago"),
+        ({"last_apply": None, "last_smoke": ev("succeeded", 5, cert_days_left=-1)}, "fail", "certificate expired 1 day ago"),
+        ({"last_apply": None, "last_smoke": ev("succeeded", 5, cert_days_left=1)}, "warn", "certificate expires in 1 day"),
+        ({"last_apply": None, "last_smoke": ev("succeeded", 5, cert_days_left=0)}, "warn", "certificate expires in 0 days"),
         ({"last_apply": None, "last_smoke": ev("stopped", 5)}, "fail", "smoke stopped"),
     ],
 )

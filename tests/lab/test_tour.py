@@ -20,10 +20,13 @@ from .lab_support import REPO, lab_processes, write_test_lab
 pytestmark = pytest.mark.timeout(300)
 
 
-def tour_commands() -> list[tuple[str, int]]:
+def sh_blocks(doc: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", (REPO / doc).read_text(), re.S)
+
+
+def tour_commands(block: str | None = None) -> list[tuple[str, int]]:
     """(command, expected exit code) for each line of the ```sh block in docs/lab-tour.md."""
-    text = (REPO / "docs" / "lab-tour.md").read_text()
-    block = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
+    block = sh_blocks("docs/lab-tour.md")[0] if block is None else block
     out = []
     for line in block.splitlines():
         if not line.strip():
@@ -32,6 +35,14 @@ def tour_commands() -> list[tuple[str, int]]:
         m = re.match(r"\s*exit (\d+)", comment)
         out.append((cmd.strip(), int(m.group(1)) if m else 0))
     return out
+
+
+def test_the_readme_shows_the_same_commands():
+    """README's two commands are the quickstart and the tests; its tour is the one run below."""
+    first, tour = sh_blocks("README.md")[:2]
+    assert [line.split("#")[0].strip() for line in first.splitlines()] == [
+        "bash scripts/quickstart.sh", "bash scripts/test.sh"]
+    assert tour_commands(tour) == tour_commands()
 
 
 @pytest.fixture

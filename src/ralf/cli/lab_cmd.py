@@ -52,11 +52,21 @@ def up(as_json: bool, plain: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
-        click.echo("lab is up: `ralf smoke platform --platform examples/lab/platform.yaml` checks it")
+        click.echo(f"lab is up: `ralf smoke platform --platform {_shown(platform.source)}` checks it")
     if not result.ok:
         failed = result.steps[-1]
         click.echo(f"ralf: lab stack {failed['stack']} failed; log: {failed['log_path']}", err=True)
         sys.exit(1)
+
+
+def _shown(source) -> str:
+    """The platform file as the user would type it: relative when under the working directory."""
+    import os
+
+    if source is None:
+        return "examples/lab/platform.yaml"
+    rel = os.path.relpath(source)
+    return str(source) if rel.startswith("..") else rel
 
 
 @lab.command()

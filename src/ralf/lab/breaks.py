@@ -75,33 +75,42 @@ def _wait_served(host: str, port: int, cert_file: Path, timeout: float = 5.0) ->
         time.sleep(0.05)
 
 
+def _require_running(unit: str) -> None:
+    # Breaking a stopped lab would prove nothing (and a TLS break would quietly start nginx).
+    if not supervisor.is_active(unit):
+        raise UsageError(f"unit {unit} is not running; start the lab first (`ralf lab up`)")
+
+
 def break_service(platform: Platform, service: str, layer: str) -> Outcome:
     main, nginx = _units(platform, service)
     svc = platform.services[service]
     out = Outcome(service)
+    if layer not in LAYERS:
+        raise UsageError(f"unknown layer {layer!r}; expected one of: {', '.join(LAYERS)}")
+    if layer == "nginx" and nginx is None:
+        raise UsageError(f"service {service!r} has no nginx; break one of: unit, app")
+    port = tls_port(platform, service)
+    if layer == "tls" and (nginx is None or port is None):
+        raise UsageError(f"service {service!r} has no TLS endpoint; break one of: unit, app")
+    _require_running(nginx if layer in ("nginx", "tls") else main)
     if layer in ("unit", "service"):
         supervisor.stop(main)
         out.actions.append(f"stopped unit {main}")
         out.expect = SERVICE
     elif layer == "nginx":
-        if nginx is None:
-            raise UsageError(f"service {service!r} has no nginx; break one of: unit, app")
         supervisor.stop(nginx)
         out.actions.append(f"stopped unit {nginx}")
         out.expect = SERVICE
     elif layer == "tls":
-        port = tls_port(platform, service)
-        if nginx is None or port is None:
-            raise UsageError(f"service {service!r} has no TLS endpoint; break one of: unit, app")
         tdir = paths.tls_dir() / service
         certs.issue(tdir, svc.hostname, [svc.ip], expired=True)
         supervisor.reload(nginx)
         _wait_served(svc.ip, port, tdir / "cert.pem")
         out.actions.append(f"swapped in a certificate for {svc.hostname} that expired 3 days ago; reloaded {nginx}")
         out.expect = TLS
-    elif layer == "app":
+    else:  # app
         if not supervisor.send_signal(main, signal.SIGUSR1):
-            raise UsageError(f"unit {main} is not running; start the lab first (`ralf lab up`)")
+            _require_running(main)  # it stopped in between
         spec = supervisor.load_spec(main)
         ready = spec.get("ready")
         deadline = time.monotonic() + 5
@@ -109,8 +118,6 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
             time.sleep(0.05)
         out.actions.append(f"{main} hangs: process alive, port closed")
         out.expect = APP_PORT if nginx else ENDPOINT
-    else:
-        raise UsageError(f"unknown layer {layer!r}; expected one of: {', '.join(LAYERS)}")
     return out
 
 
