@@ -91,6 +91,7 @@ class SmtpCheck(_CheckBase):
     host: str | None = None
     port: int = Field(25, ge=1, le=65535)
     starttls: bool = True
+    server_name: str | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
 
@@ -99,6 +100,7 @@ class ImapsCheck(_CheckBase):
     kind: Literal["imaps"]
     host: str | None = None
     port: int = Field(993, ge=1, le=65535)
+    server_name: str | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
 

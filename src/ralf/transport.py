@@ -120,7 +120,9 @@ class _SshBase(Transport):
         return argv + [f"{self.user}@{host}", remote]
 
     def run(self, service, command: str, timeout: float) -> ExecResult:
-        res = self.runner(self.argv(service, command), timeout)
+        # The command's timeout starts once ssh is connected: with one shared budget, an unreachable
+        # node would hit the process timeout before ssh's ConnectTimeout and look like a dead CT.
+        res = self.runner(self.argv(service, command), timeout + self.connect_timeout)
         if res.transport_error is None and res.rc == 255 and _SSH_ERROR.search(res.stderr):
             return res._replace(transport_error=f"ssh {self._target(service)} failed: {_first_line(res.stderr)}")
         return res

@@ -207,3 +207,27 @@ def test_declared_checks_are_sorted_into_layer_order(default_platform):
         ("smtp", "mail-submission", "10.10.110.20:587"),
         ("imaps", "mail-imaps", "10.10.110.20:993"),
     ]
+
+
+def test_stopped_ct_is_a_service_failure_that_names_pct_s_reason(make_platform):
+    # pct exits 255 for a stopped CT, which is not an ssh error: the unit layer fails with pct's words
+    stopped = PctTransport(host="pve.test", runner=lambda argv, t: ExecResult(255, "", "CT 4242 not running\n"))
+    p = make_platform({"svc": {"ct_id": 4242, "checks": [{"kind": "unit", "unit": "app"}]}})
+    s = run_smoke("svc", p, transport=stopped).services[0]
+    assert s.diagnosis == "svc: FAIL at service in CT — unit app is not active: CT 4242 not running (exit 255)"
+
+
+@pytest.mark.parametrize("services", [["a"], ["a", "b"]], ids=["one service", "two services"])
+def test_interrupt_returns_at_once_instead_of_waiting_for_every_deadline(make_platform, http_stub, services):
+    # a deploy deadline (interrupt_main) or Ctrl-C arrives as KeyboardInterrupt in the main thread
+    import _thread
+    import time
+
+    slow = {"kind": "http", "url": http_stub.url("/sleep/6"), "timeout": 10, "deadline": 20}
+    p = make_platform({name: {"checks": [slow]} for name in services})
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_smoke("phase1", p)
+    assert time.monotonic() - start < 3

@@ -248,3 +248,17 @@ def test_https_server_name_verifies_a_certificate_without_the_ip(run_one, nginx,
     assert out.status == "OK" and "trusted via CA file" in out.detail
     out = run_one({"kind": "https", "url": url, "ca_file": str(certs.ca), "server_name": "good.test", "deadline": 0})
     assert out.status == "FAIL"
+
+
+def test_smtp_starttls_verifies_against_server_name(run_one, smtp_stub, certs):
+    check = {"kind": "smtp", "host": HOST, "port": smtp_stub["with_tls"], "ca_file": str(certs.ca)}
+    assert run_one({**check, "server_name": "good.test"}).status == "OK"
+    out = run_one({**check, "server_name": "other.test"})
+    assert out.status == "FAIL" and "not trusted" in out.detail and "other.test" in out.detail
+
+
+def test_imaps_verifies_against_server_name(run_one, imaps_stub, certs):
+    check = {"kind": "imaps", "host": HOST, "port": imaps_stub, "ca_file": str(certs.ca)}
+    assert run_one({**check, "server_name": "good.test"}).status == "OK"
+    out = run_one({**check, "server_name": "other.test"})
+    assert out.status == "FAIL" and "not trusted" in out.detail and "other.test" in out.detail

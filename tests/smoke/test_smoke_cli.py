@@ -113,9 +113,29 @@ def test_usage_errors_exit_2(run_cli, platform_file, tmp_path):
     assert code == 2 and err.startswith("ralf: ") and "Traceback" not in err
 
 
-def test_unwritable_junit_is_one_clear_error(run_cli, platform_file, tmp_path):
-    code, _, err = run_cli("smoke", "store", "--junit", str(tmp_path / "no" / "dir" / "x.xml"), "--platform", platform_file)
-    assert code == 1 and err.splitlines()[-1].startswith("ralf: cannot write JUnit file")
+def test_unwritable_junit_is_a_usage_error_before_anything_runs(run_cli, platform_file, tmp_path):
+    code, out, err = run_cli("smoke", "store", "--junit", str(tmp_path / "no" / "dir" / "x.xml"), "--platform", platform_file)
+    assert code == 2 and out == ""
+    assert err.strip() == f"ralf: cannot write JUnit file {tmp_path / 'no' / 'dir' / 'x.xml'}: directory {tmp_path / 'no' / 'dir'} does not exist"
+    assert "[smoke] …" not in err  # no check ran
+
+
+def test_junit_write_failure_after_the_run_still_shows_the_report(run_cli, platform_file, tmp_path, monkeypatch):
+    import builtins
+
+    junit = tmp_path / "smoke.xml"
+    real_open = builtins.open
+
+    def failing_open(file, mode="r", *a, **kw):
+        if str(file) == str(junit) and "w" in mode:
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", failing_open)
+    code, out, err = run_cli("smoke", "store", "--junit", str(junit), "--platform", platform_file)
+    assert code == 2
+    assert "[smoke] Done (store)" in out  # the results are not lost
+    assert err.splitlines()[-1] == f"ralf: cannot write JUnit file {junit}: No space left on device"
 
 
 def test_concurrency_1_gives_the_same_report(run_cli, platform_file):
@@ -134,3 +154,32 @@ def test_lab_platform_plans_layers_with_the_local_transport(lab_platform):
     portal = plan_service("portal", lab_platform.services["portal"], lab_platform, t)
     assert [c.layer for c in portal] == ["service in CT", "service in CT", "nginx/TLS", "app port", "public endpoint"]
     assert lab_platform.exec.unit_command.format(unit="lab-portal") == "ralf lab unit lab-portal"
+
+
+def test_ctrl_c_stops_the_cli_at_once(make_platform, http_stub):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = {"kind": "http", "url": http_stub.url("/sleep/6"), "timeout": 10, "deadline": 20}
+    p = make_platform({"a": {"checks": [slow]}, "b": {"checks": [slow]}})
+    proc = subprocess.Popen([sys.executable, "-m", "ralf", "smoke", "--platform", str(p.source)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        end = time.monotonic() + 20
+        while http_stub.state.in_flight < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert http_stub.state.in_flight == 2, "both checks should be running"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and took < 3, (took, err)
+    assert "ralf: interrupted; smoke stopped before all checks finished" in err and "Traceback" not in err

@@ -42,7 +42,7 @@ def test_default_platform_uses_pct_over_ssh_to_the_node(default_platform):
     assert res.rc == 0 and res.transport_error is None
     assert runner.calls == [
         (["ssh", *SSH_OPTS, "-i", "/opt/ralf/runtime/secrets/ralf_ed25519", "root@10.10.10.10",
-          "pct exec 4020 -- systemctl is-active nginx"], 5)
+          "pct exec 4020 -- systemctl is-active nginx"], 10)  # 5 s for the command + ssh's 5 s to connect
     ]
 
 
@@ -58,7 +58,7 @@ def test_ssh_transport_goes_straight_to_the_ct(default_platform):
     runner = FakeRunner()
     t = SshTransport(user="admin", key_file="/k/id", runner=runner)
     t.run(default_platform.services["n8n"], "systemctl is-active n8n", 4)
-    assert runner.calls == [(["ssh", *SSH_OPTS, "-i", "/k/id", "admin@10.10.40.30", "systemctl is-active n8n"], 4)]
+    assert runner.calls == [(["ssh", *SSH_OPTS, "-i", "/k/id", "admin@10.10.40.30", "systemctl is-active n8n"], 9)]
     assert t.where(default_platform.services["n8n"]) == "ssh 10.10.40.30"
 
 
@@ -72,6 +72,16 @@ def test_ssh_errors_are_transport_errors_but_a_stopped_ct_is_not(default_platfor
     assert res.transport_error is None and res.rc == 255
     inactive = PctTransport(host="10.10.10.10", runner=FakeRunner(ExecResult(3, "inactive\n", "")))
     assert inactive.run(vw, "systemctl is-active nginx", 5).transport_error is None
+
+
+def test_unreachable_node_is_a_transport_problem_not_a_dead_ct(default_platform):
+    # ssh gives up connecting after ConnectTimeout, inside the process timeout, and says so itself
+    runner = FakeRunner(ExecResult(255, "", "ssh: connect to host 10.10.10.10 port 22: Connection timed out\n"))
+    t = PctTransport(host="10.10.10.10", connect_timeout=5, runner=runner)
+    res = t.run(default_platform.services["vaultwarden"], "systemctl is-active nginx", 5)
+    assert runner.calls[0][1] > 5  # the command's budget is not eaten by the connect
+    assert res.transport_error == ("ssh root@10.10.10.10 failed: "
+                                   "ssh: connect to host 10.10.10.10 port 22: Connection timed out")
 
 
 def test_pct_needs_a_ct_id(make_platform):

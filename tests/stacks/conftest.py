@@ -63,7 +63,12 @@ elif cmd == "apply":
         sys.exit(1)
     print("Apply complete! Resources: 0 added, 1 changed, 0 destroyed.")
 elif cmd == "import":
-    if b.get("import_fails"):
+    tries = int(open(".import-tries").read()) if os.path.exists(".import-tries") else 0
+    open(".import-tries", "w").write(str(tries + 1))
+    if b.get("import_error"):
+        print("Error: " + b["import_error"], file=sys.stderr)
+        sys.exit(1)
+    if b.get("import_fails") or tries < b.get("import_missing_times", 0):
         print("Error: Cannot import non-existent remote object", file=sys.stderr)
         sys.exit(1)
     open(".imported", "w").close()

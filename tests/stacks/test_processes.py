@@ -138,6 +138,9 @@ def test_interrupt_stops_the_child_and_records_it(local_platform, tmp_path, stat
     summary = json.loads(next((state / "runs").iterdir()).joinpath("summary.json").read_text())
     assert summary["interrupted"] is True and summary["exit_code"] == 130
     assert [s["result"] for s in summary["stacks"]] == ["interrupted", "not run"]
+    assert summary["stacks"][0]["note"] == f"stopped by {sig.name}"
+    log = Path(summary["stacks"][0]["log_path"]).read_text()
+    assert log.rstrip().splitlines()[-1].startswith("# 011-app-config: interrupted after")
 
 
 @pytest.mark.parametrize("env,message", [

@@ -82,3 +82,14 @@ def test_generated_secret_printed_by_a_playbook_is_redacted(default_copy, fakes,
     assert result.ok and pb.exists(), result.results[0].note
     assert "leaked ***" in result.results[0].log_path.read_text()
     assert not any(password in line for line in lines)
+
+
+def test_unusable_state_directory_is_one_clear_error(run_cli, default_copy, fakes, state, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = run_cli("stacks", "run", "--only", "044-n8n-lxc", "--state-dir", str(blocker / "state"),
+                             "--platform", str(default_copy.source))
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == (f"ralf: cannot use the state directory {blocker / 'state'}: Not a directory "
+                           "(set RALF_STATE_DIR or --state-dir to a writable directory)")
+    assert fakes.calls() == []

@@ -136,10 +136,36 @@ def test_already_exists_imports_and_applies_again(default_copy, fakes, state):
 
 def test_failed_import_fails_the_stack_and_stops_the_run(default_copy, fakes, state):
     fakes.behave(already_exists=True, import_fails=True)
-    result = run_stacks(default_copy, "042-vaultwarden-lxc,043-vaultwarden-config", apply=True, repo_root=REPO)
+    result = run_stacks(default_copy, "042-vaultwarden-lxc,043-vaultwarden-config", apply=True, repo_root=REPO,
+                        import_retries=2, import_retry_delay=0.01)
     assert not result.ok and result.exit_code == 1
     assert [r.result for r in result.results] == ["failed", "not run"]
-    assert "import of pve-deploy/4020 failed" in result.results[0].note
+    assert result.results[0].note == "import of pve-deploy/4020 failed after 3 attempts"
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import", "import", "import"]
+
+
+def test_import_waits_for_a_container_proxmox_is_still_creating(default_copy, fakes, state, monkeypatch):
+    # the original polled until the CT appeared; the import is retried with a growing pause
+    monkeypatch.setenv("RALF_IMPORT_RETRY_DELAY", "0.01")
+    fakes.behave(already_exists=True, import_missing_times=2)
+    lines: list[str] = []
+    result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, on_output=lines.append)
+    assert result.ok, result.results[0].note
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import", "import", "import", "apply"]
+    retries = [line for line in lines if "not importable yet" in line]
+    assert retries == [
+        "[ralf] container pve-deploy/4020 not importable yet (Cannot import non-existent remote object); retry 1/3 in 0.01s",
+        "[ralf] container pve-deploy/4020 not importable yet (Cannot import non-existent remote object); retry 2/3 in 0.02s",
+    ]
+    assert retries[0] in result.results[0].log_path.read_text()
+    assert result.results[0].note == "imported existing container pve-deploy/4020"
+
+
+def test_import_error_that_waiting_cannot_fix_is_not_retried(default_copy, fakes, state):
+    fakes.behave(already_exists=True, import_error="HTTP 401 Unauthorized: invalid token")
+    result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, import_retry_delay=0.01)
+    assert result.results[0].note == "import of pve-deploy/4020 failed"
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import"]
 
 
 def test_plan_never_imports(default_copy, fakes, state):

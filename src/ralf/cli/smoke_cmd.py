@@ -8,6 +8,7 @@ human lines, or ``--json``; ``--junit FILE`` also writes JUnit XML. Exit 0 when 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -39,15 +40,30 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
 
     platform = load()
     services = Catalog(platform).target(target).services  # unknown target: UsageError, exit 2
+    if junit_file:
+        _check_writable(junit_file)
     transport = transport_for(platform)
     planned = {n: len(plan_service(n, platform.services[n], platform, transport)) for n in services}
     progress = _Progress(target, planned)
     try:
         report = run_smoke(target, platform, transport=transport, concurrency=concurrency,
                            on_check=progress.on_check)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo("ralf: interrupted; smoke stopped before all checks finished, no report", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Check threads still blocked on sockets would hold a normal exit until their deadlines.
+        os._exit(130)
     finally:
         progress.close()
 
+    # The report comes first: a JUnit file that cannot be written must not hide the results.
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for line in human_lines(report):
+            click.echo(line)
     if junit_file:
         try:
             with open(junit_file, "w", encoding="utf-8") as f:
@@ -55,16 +71,22 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
         except OSError as e:
             from ralf.errors import RalfError
 
-            raise RalfError(f"cannot write JUnit file {junit_file}: {e.strerror or e}") from None
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        for line in human_lines(report):
-            click.echo(line)
+            raise RalfError(f"cannot write JUnit file {junit_file}: {e.strerror or e}", exit_code=2) from None
     if report.exit_code:
         # SystemExit, not ctx.exit(): main() runs click with standalone_mode=False, which turns
         # ctx.exit(1) into a return value that is not propagated.
         sys.exit(report.exit_code)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a JUnit FILE whose directory is missing or read-only before any check runs."""
+    from ralf.errors import UsageError
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot write JUnit file {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write JUnit file {path}: permission denied")
 
 
 class _Progress:

@@ -290,10 +290,14 @@ def check_unit(pc, ctx: Context) -> Outcome:
         return Outcome(WARN, f"could not check: {res.transport_error}")
     if res.timed_out:
         return Outcome(FAIL, f"no answer from the CT within {c.timeout:g} s")
-    state = _first(res.stdout) or _first(res.stderr)
+    state = _first(res.stdout)
     if res.rc == 0:
         return Outcome(OK, state or "active")
-    return Outcome(FAIL, f"unit {c.unit} is {state or 'not active'} (exit {res.rc})")
+    if state:  # systemctl's own answer: inactive, failed, activating, ...
+        return Outcome(FAIL, f"unit {c.unit} is {state} (exit {res.rc})")
+    why = _first(res.stderr)  # e.g. pct: "CT 4020 not running"; systemctl missing in the CT
+    return Outcome(FAIL, f"unit {c.unit} is not active: {why} (exit {res.rc})" if why
+                   else f"unit {c.unit} is not active (exit {res.rc})")
 
 
 def check_app_port(pc, ctx: Context) -> Outcome:
@@ -377,6 +381,12 @@ def _recv_exact(sock, n: int) -> bytes:
     return buf
 
 
+def _mail_server_name(pc) -> str:
+    """The name the mail server's certificate must match: ``server_name`` when the check has one
+    (the host is usually the CT's IP, the certificate is for its DNS name), else the host."""
+    return pc.check.server_name or pc.host
+
+
 def check_smtp(pc, ctx: Context) -> Outcome:
     import smtplib
     import ssl
@@ -389,6 +399,8 @@ def check_smtp(pc, ctx: Context) -> Outcome:
                 return Outcome(OK, "banner and EHLO answered")
             if not s.has_extn("starttls"):
                 return Outcome(FAIL, "STARTTLS not offered")
+            # starttls() verifies against (and sends SNI for) the name it connected to, kept in _host.
+            s._host = _mail_server_name(pc)
             s.starttls(context=tls_context(ctx.platform, c.ca_file, c.insecure))
             code, _ = s.ehlo("ralf-smoke")
             if code != 250:
@@ -415,7 +427,7 @@ def check_imaps(pc, ctx: Context) -> Outcome:
     try:
         context = tls_context(ctx.platform, c.ca_file, c.insecure)
         with socket.create_connection((pc.host, pc.port), timeout=c.timeout) as sock:
-            with context.wrap_socket(sock, server_hostname=pc.host) as tls:
+            with context.wrap_socket(sock, server_hostname=_mail_server_name(pc)) as tls:
                 try:
                     greeting = tls.recv(1024).decode(errors="replace").strip()
                 except (socket.timeout, TimeoutError):

@@ -11,7 +11,7 @@ whole deadline, so a dead service is reported within one connect timeout.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
 from ralf.smoke.checks import Context, Outcome, run_check
@@ -55,11 +55,21 @@ def run_smoke(
         return smoke_service(name, platform, transport, serial=serial, on_check=on_check,
                              retry_interval=retry_interval)
 
-    if serial or len(tgt.services) == 1:
+    if serial:
         services = [one(n) for n in tgt.services]
     else:
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(tgt.services)), thread_name_prefix="smoke") as pool:
-            services = list(pool.map(one, tgt.services))
+        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(tgt.services)), thread_name_prefix="smoke")
+        try:
+            futures = [pool.submit(one, n) for n in tgt.services]
+            # Short waits keep the main thread responsive: a KeyboardInterrupt (Ctrl-C, or a deploy
+            # deadline's interrupt_main, which cannot wake a blocked wait) surfaces within 0.2 s.
+            while wait(futures, timeout=0.2).not_done:
+                pass
+            services = [f.result() for f in futures]
+        finally:
+            # On an interruption, return at once; checks already running end on their own timeouts
+            # instead of holding the caller until every deadline has passed.
+            pool.shutdown(wait=False, cancel_futures=True)
     return SmokeReport(
         target=target,
         services=services,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -168,7 +167,7 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
         msg = f"[ralf] unreachable: {', '.join(unreachable)}; retry {attempt}/{ctx.ansible_retries} in {delay:g}s"
         log.write(msg + "\n")
         ctx.say(msg)
-        if _sleep_interruptible(ctx, delay):
+        if ctx.guard.sleep(delay):
             outcome.result, outcome.note = "interrupted", "interrupted"
             return outcome
         limit = unreachable
@@ -176,14 +175,3 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
     if attempt:
         outcome.note = f"succeeded after {attempt} retr{'y' if attempt == 1 else 'ies'} of unreachable hosts"
     return outcome
-
-
-def _sleep_interruptible(ctx: RunContext, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if ctx.guard.requested:
-            return True
-        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
-    return ctx.guard.requested
-
-

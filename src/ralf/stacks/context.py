@@ -24,6 +24,8 @@ class RunContext:
     guard: InterruptGuard = field(default_factory=lambda: InterruptGuard(grace=60.0))
     ansible_retries: int = 3
     ansible_retry_delay: float = 5.0
+    import_retries: int = 3  # tofu import while the container is not visible (or still locked) yet
+    import_retry_delay: float = 5.0
 
     def say(self, line: str) -> None:
         if self.on_output is not None:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ralf.errors import LockHeldError
+from ralf.errors import LockHeldError, RalfError
 
 LOCK_NAME = "stacks.lock"
 
@@ -58,8 +58,14 @@ class StackLock:
             return {}
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise RalfError(
+                f"cannot use the state directory {self.path.parent}: {e.strerror or e} "
+                "(set RALF_STATE_DIR or --state-dir to a writable directory)"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TextIO
 
@@ -79,6 +80,13 @@ class InterruptGuard:
         t.daemon = True
         t.start()
         self._timers.append(t)
+
+    def sleep(self, seconds: float) -> bool:
+        """Pause between retries; True as soon as a stop was requested (the caller then gives up)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self.requested:
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+        return self.requested
 
     def attach(self, child: subprocess.Popen | None) -> None:
         with self._lock:

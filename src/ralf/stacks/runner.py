@@ -122,7 +122,10 @@ def _int_env(environ: dict[str, str], name: str, default: float, cast=int):
 def new_run_dir(state_dir: Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     d = Path(state_dir) / "runs" / f"{stamp}-{_random.token_hex(3)}"
-    d.mkdir(parents=True, exist_ok=False)
+    try:
+        d.mkdir(parents=True, exist_ok=False)
+    except OSError as e:
+        raise RalfError(f"cannot create the run directory {d}: {e.strerror or e}") from None
     return d
 
 
@@ -173,6 +176,8 @@ def run_stacks(
     ansible_retry_delay: float | None = None,
     command: str | None = None,
     on_start: Callable[[Path], None] | None = None,
+    import_retries: int | None = None,
+    import_retry_delay: float | None = None,
 ) -> RunResult:
     """Run the selected stacks; raises :class:`RalfError` for anything detected before the first stack."""
     from ralf.paths import state_dir as default_state_dir
@@ -184,6 +189,9 @@ def run_stacks(
     retries = ansible_retries if ansible_retries is not None else _int_env(env, "RALF_ANSIBLE_RETRIES", 3)
     delay = (ansible_retry_delay if ansible_retry_delay is not None
              else _int_env(env, "RALF_ANSIBLE_RETRY_DELAY", 5.0, float))
+    i_retries = import_retries if import_retries is not None else _int_env(env, "RALF_IMPORT_RETRIES", 3)
+    i_delay = (import_retry_delay if import_retry_delay is not None
+               else _int_env(env, "RALF_IMPORT_RETRY_DELAY", 5.0, float))
     sd = Path(state_dir) if state_dir is not None else default_state_dir()
     root = Path(repo_root) if repo_root else (platform.source.parent if platform.source else Path.cwd())
     action: Literal["apply", "plan"] = "apply" if apply else "plan"
@@ -196,6 +204,7 @@ def run_stacks(
             tofu_binary=tofu_path, ansible_binary=ansible_path, on_output=on_output,
             redact=Redactor([v for k, v in creds.items() if k in tofu.SECRET_ENV] + generated_secrets(platform)),
             ansible_retries=int(retries), ansible_retry_delay=float(delay),
+            import_retries=int(i_retries), import_retry_delay=float(i_delay),
         )
         if on_start:
             on_start(run_dir)
@@ -235,6 +244,8 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
                     log.write(f"[ralf] error: {e}\n")
                     ctx.say(f"[ralf] error: {e}")
                 sr.duration = time.monotonic() - start
+                if out.result == "interrupted":
+                    out.note = _stopped_by(ctx.guard.signum)
                 sr.result, sr.changed, sr.note = out.result, out.changed, out.note
                 log.write(f"# {stack.name}: {sr.result} after {sr.duration:.1f}s{' — ' + sr.note if sr.note else ''}\n")
             ctx.say(f"[ralf] {stack.name}: {sr.result}{' — ' + sr.note if sr.note else ''} ({sr.duration:.1f}s)")
@@ -247,6 +258,13 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
     result.finished = _now()
     result.duration = time.monotonic() - t0
     _write_summary(result)
+
+
+def _stopped_by(signum: int | None) -> str:
+    """Which signal stopped the stack (SIGINT is Ctrl-C or a deploy deadline; SIGTERM, Semaphore's stop)."""
+    import signal
+
+    return f"stopped by {signal.Signals(signum).name}" if signum else "stopped"
 
 
 def _write_summary(result: RunResult) -> None:

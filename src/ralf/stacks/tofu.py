@@ -6,6 +6,10 @@ backend), ``backend.tf.json`` (an empty ``backend "s3" {}``) plus ``backend.hcl`
 settings, passed with ``-backend-config``. ``use_lockfile = true`` makes OpenTofu lock the state
 object in the bucket, so two runs on different machines cannot corrupt it either.
 
+When apply fails because the container already exists, it is imported under bpg/proxmox's
+documented id ``<node_name>/<vm_id>`` and applied again. A container Proxmox is still creating
+(locked, or not visible yet) is retried a few times with a growing pause, as the original polled.
+
 Credentials never touch a file or an argument: MinIO's keys go in as ``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY``, Proxmox's token as ``TF_VAR_pm_api_token_id`` / ``_secret``.
 """
@@ -31,6 +35,9 @@ DEFAULT_ADDRESS = "module.lxc.proxmox_virtual_environment_container.this"
 SSH_PUBLIC_KEY = "ralf_ed25519.pub"
 
 ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
+# The container is there but not importable yet: Proxmox still creating it (locked), or not visible.
+NOT_YET = re.compile(r"non-existent remote object|does not exist|is locked", re.IGNORECASE)
+MAX_IMPORT_DELAY = 60.0
 STATE_LOCKED = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
 APPLY_DONE = re.compile(r"Resources: (?:(\d+) imported, )?(\d+) added, (\d+) changed, (\d+) destroyed")
 PLAN_DONE = re.compile(r"Plan: (?:(\d+) to import, )?(\d+) to add, (\d+) to change, (\d+) to destroy")
@@ -260,9 +267,25 @@ def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, st
     if res.returncode != 0 and apply and ALREADY_EXISTS.search(res.output):
         address, import_id = import_target(ctx.platform, stack.name)
         ctx.say(f"[ralf] the container already exists: importing it as {address} ({import_id}) and applying again")
-        res = run(import_command(binary, address, import_id))
-        if res.returncode != 0 or res.interrupted:
-            return stop(res, f"import of {import_id} failed")
+        attempt = 0
+        while True:
+            res = run(import_command(binary, address, import_id))
+            if res.returncode == 0 or res.interrupted:
+                break
+            if attempt >= ctx.import_retries or STATE_LOCKED.search(res.output) or not NOT_YET.search(res.output):
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                return stop(res, _failure_note(res.output, f"import of {import_id}") + tries)
+            attempt += 1
+            delay = min(MAX_IMPORT_DELAY, ctx.import_retry_delay * 2 ** (attempt - 1))
+            msg = (f"[ralf] container {import_id} not importable yet ({_first_error(res.output)}); "
+                   f"retry {attempt}/{ctx.import_retries} in {delay:g}s")
+            log.write(msg + "\n")
+            ctx.say(msg)
+            if ctx.guard.sleep(delay):
+                outcome.result = outcome.note = "interrupted"
+                return outcome
+        if res.interrupted:
+            return stop(res, "")
         res = run(apply_command(binary))
         if res.returncode != 0 or res.interrupted:
             return stop(res, _failure_note(res.output, "apply after import"))
@@ -271,6 +294,11 @@ def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, st
         return stop(res, _failure_note(res.output, "apply" if apply else "plan"))
     outcome.changed = changed_count(res.output)
     return outcome
+
+
+def _first_error(output: str) -> str:
+    line = next((ln for ln in output.splitlines() if NOT_YET.search(ln)), "")
+    return line.strip().removeprefix("Error: ").strip() or "not found"
 
 
 def _failure_note(output: str, step: str) -> str:
