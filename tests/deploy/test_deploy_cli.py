@@ -102,8 +102,15 @@ def test_dead_semaphore_is_one_clear_message(run_cli, env, platform_args):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    code, _, err = run_cli(*platform_args, "deploy", "vault", env={**env, "SEMAPHORE_URL": f"http://127.0.0.1:{port}"})
-    assert code == 1 and err.startswith("ralf: ") and "did not answer" in err and "Traceback" not in err
+    dead = f"http://127.0.0.1:{port}"
+    code, out, err = run_cli(*platform_args, "deploy", "vault", env={**env, "SEMAPHORE_URL": dead})
+    assert code == 1 and "Traceback" not in out + err
+    assert f"step 1/2 RALF Vault Apply failed (0.0 s) — not started: Semaphore at {dead} did not answer" in out
+    assert "triage: semaphore — the Semaphore server itself failed or did not answer" in out
+    assert f"check FAIL semaphore: {dead}/api/ping" in out  # the URL in use, not the platform file's 10.x one
+    assert "re-roll 041-semaphore-config" in out and "`ralf deploy --resume 1`" in out
+    code, out, _ = run_cli(*platform_args, "history", env=env)
+    assert code == 0 and "failed" in out and "0/2" in out
 
 
 def test_wrong_token_is_one_clear_message(run_cli, env, platform_args):
@@ -145,3 +152,65 @@ def test_pattern_b_asks_on_a_terminal(run_cli, env, fake, platform_args, monkeyp
     assert len(fake.tasks) >= tasks and (tasks or not fake.tasks)
     if code == 2:
         assert "not confirmed" in err
+
+
+def test_resume_keeps_the_runs_executor_unless_one_is_given(run_cli, env, fake, platform_args, monkeypatch,
+                                                           default_catalog, tmp_path):
+    """A break-glass (local) run resumes locally; `--executor semaphore` moves it back to Semaphore."""
+    import ralf.deploy
+    from ralf.deploy.results import SUCCEEDED, StepOutcome
+    from ralf.journal import Journal
+    from ralf.planner import build_plan
+
+    used: list[str] = []
+
+    class StubLocal:
+        name = "local"
+
+        def __init__(self, platform, **kw):
+            pass
+
+        def prepare(self, plan):
+            pass
+
+        def run_step(self, step, ctx):
+            used.append(step.template)
+            return StepOutcome(SUCCEEDED)
+
+    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    plan = build_plan(default_catalog, "vault")
+    with Journal(tmp_path / "state" / "journal.sqlite3") as j:
+        for _ in range(2):
+            rid = j.start_run(plan, executor="local", request_args={"request": "vault", "changed": None,
+                                                                    "changed_from": None, "repo_root": None})
+            j.update_step(rid, 0, result="failed")
+            j.finish_run(rid, "failed")
+    code, out, err = run_cli(*platform_args, "deploy", "--resume", "1", "--no-checks", env=env)
+    assert code == 0, out + err
+    assert "[run 3, local, resuming run 1 at step 1]" in out
+    assert used == ["RALF Vault Apply", "RALF Vault Smoke"] and fake.tasks == {}
+    code, out, err = run_cli(*platform_args, "deploy", "--resume", "2", "--executor", "semaphore", "--no-checks",
+                             env=env)
+    assert code == 0, out + err
+    assert "[run 4, semaphore, resuming run 2 at step 1]" in out and len(fake.tasks) == 2
+
+
+def test_sigterm_stops_the_task_and_records_the_run(run_cli, env, fake, platform_args):
+    import signal
+    import threading
+
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.8, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM))
+    timer.start()
+    try:
+        code, out, err = run_cli(*platform_args, "deploy", "vault", "--timeout", "20", "--no-checks", env=env)
+    finally:
+        timer.cancel()
+    assert code == 130, out + err
+    [task] = fake.tasks.values()
+    assert task["status"] in ("stopping", "stopped")
+    assert "step 1/2 RALF Vault Apply stopped" in out and "deploy interrupted" in out
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler was put back
+    code, out, _ = run_cli(*platform_args, "history", env=env)
+    assert "interrupted" in out

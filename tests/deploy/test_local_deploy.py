@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import signal
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -130,3 +132,77 @@ def test_reporter_heartbeat_and_plain_output():
                      "step 1/8 RALF Vault Apply: running (5.0 s)", "step 1/8 RALF Vault Apply: running (36 s)"]
     assert "\x1b" not in out.getvalue()
     assert fmt_duration(125) == "2 min 05 s" and fmt_duration(None) == "-"
+
+
+def _slow_stacks(seconds: float = 5.0):
+    """A stack runner that takes long; plain code, so the timeout's interruption arrives as KeyboardInterrupt."""
+
+    def run(platform, only, *, apply, on_output, **kw):
+        on_output(f"[ralf] === {only[0]} ===")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            time.sleep(0.01)
+        raise AssertionError("the step's timeout did not interrupt the stack runner")
+
+    return run
+
+
+def _guarded_stacks(platform, only, *, apply, on_output, **kw):
+    """Like the real stack runner: its own SIGINT handler stops the child and reports an interrupted run."""
+    hit = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    try:
+        t0 = time.monotonic()
+        while not hit and time.monotonic() - t0 < 5:
+            time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert hit, "the step's timeout did not reach the stack runner's handler"
+    on_output(f"[ralf] {only[0]}: interrupted — stopped by SIGINT")
+    results = [SimpleNamespace(name=only[0], result="interrupted", note="stopped by SIGINT")]
+    return SimpleNamespace(ok=False, results=results, run_dir=Path("/tmp/ralf-run"), interrupted=True)
+
+
+def test_local_step_timeout_stops_the_step_and_the_run(journal, default_catalog, probes):
+    plan = build_plan(default_catalog, "vault")
+    for stacks in (_slow_stacks(), _guarded_stacks):
+        out = io.StringIO()
+        ex = LocalExecutor(default_catalog.platform, run_stacks=stacks,
+                           run_smoke=lambda t, p: smoke_report(t, default_catalog))
+        t0 = time.monotonic()
+        report = execute(plan, ex, journal, catalog=default_catalog, reporter=Reporter(out), probes=probes,
+                         timeout=0.3, request_args={"request": plan.request})
+        assert time.monotonic() - t0 < 3
+        s = report.steps[0]
+        assert s.result == "stopped" and s.message.startswith("timed out after 0.3 s"), s.message
+        assert report.result == "stopped" and report.exit_code == 1  # a timeout, not a Ctrl-C (130)
+        assert report.steps[1].result == "not run"
+        assert "step 1/2 RALF Vault Apply stopped" in out.getvalue() and "timed out after 0.3 s" in out.getvalue()
+        assert journal.run(report.run_id)["steps"][0]["message"].startswith("timed out")
+
+
+def test_local_steps_within_their_timeout_leave_no_interrupt_behind(journal, default_catalog):
+    plan = build_plan(default_catalog)
+    report, _ = run_local_with_timeout(plan, journal, default_catalog, 0.4)
+    assert report.exit_code == 0
+    time.sleep(0.6)  # a timer that was not disarmed would raise KeyboardInterrupt here
+
+
+def test_local_smoke_timeout(journal, default_catalog):
+    plan = build_plan(default_catalog, "RALF Vault Smoke")
+
+    def slow_smoke(target, platform):
+        time.sleep(5)
+        raise AssertionError("not interrupted")
+
+    ex = LocalExecutor(default_catalog.platform, run_stacks=Stacks(), run_smoke=slow_smoke)
+    report = execute(plan, ex, journal, catalog=default_catalog, reporter=Reporter(io.StringIO()), timeout=0.3,
+                     run_checks=False)
+    assert report.steps[0].result == "stopped" and report.steps[0].message == "timed out after 0.3 s"
+
+
+def run_local_with_timeout(plan, journal, catalog, timeout):
+    ex = LocalExecutor(catalog.platform, run_stacks=Stacks(), run_smoke=lambda t, p: smoke_report(t, catalog))
+    report = execute(plan, ex, journal, catalog=catalog, reporter=Reporter(io.StringIO()), timeout=timeout,
+                     run_checks=False)
+    return report, None

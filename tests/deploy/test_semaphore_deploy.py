@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -295,3 +296,101 @@ def test_auth_lost_while_following_fails_the_step_clearly(fake, client, journal,
     s = report.steps[0]
     assert s.result == "failed" and "cannot follow task" in s.message
     assert (s.triage.category, s.triage.cause) == ("semaphore", "auth")
+
+
+def test_log_lines_written_after_the_final_status_still_reach_triage(fake, client, journal, default_catalog, probes):
+    """The real server inserts log records asynchronously: the line that explains a failure can follow 'error'."""
+    plan = build_plan(default_catalog, "RALF Automation Apply")
+    fake.log_lag = 0.3
+    fake.script("RALF Automation Apply", "error", 0.1, log=N8N_FAIL)
+    hasty = SemaphoreExecutor(client, PROJECT, log_settle=0.0)  # reads once more at once, as before the fix
+    report, _ = run(plan, client, journal, default_catalog, probes, executor=hasty)
+    assert report.steps[0].triage.category == "unknown"  # the fatal line was not there yet
+    fake.clear_requests()
+    report, out = run(plan, client, journal, default_catalog, probes)
+    t = report.steps[0].triage
+    assert (t.category, t.cause, t.service) == ("ansible", "failed task", "n8n")
+    assert "  [RALF Automation Apply] Command exited with status 1" in out
+
+
+def test_semaphore_gone_while_following_fails_the_step_as_a_semaphore_problem(fake, default_catalog, journal, probes):
+    from ralf.semaphore.client import SemaphoreClient
+
+    plan = build_plan(default_catalog, "vault")
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    with SemaphoreClient(fake.url, token=fake.token, retries=0) as c:
+        orig = c.get_task
+
+        def get_task(pid, tid):
+            fake.drop_next(100_000, method="GET")  # from the first poll on, nothing answers
+            return orig(pid, tid)
+
+        c.get_task = get_task
+        ex = SemaphoreExecutor(c, PROJECT, lost_after=0.8, complain_every=60)
+        report, out = run(plan, c, journal, default_catalog, probes, executor=ex)
+    s = report.steps[0]
+    assert s.result == "failed" and "has not answered for" in s.message and "may still be running" in s.message
+    assert (s.triage.category, s.triage.cause) == ("semaphore", "unreachable")
+    assert "041-semaphore-config" in s.triage.next_action
+    assert out.count("Semaphore did not answer, retrying") == 1  # one notice, not one per poll
+    assert report.steps[1].result == "not run"
+
+
+def test_semaphore_down_before_the_first_step_is_journaled_triaged_and_resumable(fake, client, journal,
+                                                                               default_catalog, probes):
+    import socket
+
+    from ralf.semaphore.client import SemaphoreClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    plan = build_plan(default_catalog, "vault")
+    with SemaphoreClient(f"http://127.0.0.1:{port}", token="t", retries=0) as dead:
+        report, out = run(plan, dead, journal, default_catalog, probes, executor=SemaphoreExecutor(dead, PROJECT))
+    assert report.exit_code == 1 and [s.result for s in report.steps] == ["failed", "not run"]
+    assert report.steps[0].message.startswith("not started: Semaphore at http://127.0.0.1:")
+    t = report.steps[0].triage
+    assert (t.category, t.cause) == ("semaphore", "unreachable") and [c[0] for c in probes.calls] == ["semaphore"]
+    stored = journal.run(report.run_id)
+    assert stored["result"] == "failed" and stored["steps"][0]["triage"]["category"] == "semaphore"
+    assert fake.tasks == {}
+
+    old, plan2, start = resume_point(journal, None, lambda args: build_plan(default_catalog, args.get("request")))
+    assert (old["id"], start) == (report.run_id, 0)
+    report2, _ = run(plan2, client, journal, default_catalog, probes, resume={"run": old, "start_index": start})
+    assert report2.exit_code == 0 and len(fake.tasks) == 2
+
+
+class InterruptedStart:
+    """Ctrl-C arrives while the start request is on its way: the server started the task, ralf never heard."""
+
+    def __init__(self, inner):
+        self.inner, self.stop_calls = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def start_task(self, pid, tid, **kw):
+        self.inner.start_task(pid, tid, **kw)
+        raise KeyboardInterrupt
+
+    def stop_task(self, pid, tid, force=False):
+        self.stop_calls.append(tid)
+        self.inner.stop_task(pid, tid, force=force)
+
+
+def test_ctrl_c_during_the_start_stops_the_task_that_was_started(fake, client, journal, default_catalog, probes):
+    plan = build_plan(default_catalog, "vault")
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    wrapped = InterruptedStart(client)
+    report, out = run(plan, client, journal, default_catalog, probes, executor=SemaphoreExecutor(wrapped, PROJECT))
+    s = report.steps[0]
+    [task_id] = fake.tasks
+    assert report.exit_code == 130 and s.result == "stopped" and s.task_id == task_id
+    assert wrapped.stop_calls == [task_id] and "task %d stopped" % task_id in s.message
+    deadline = time.monotonic() + 3
+    while fake.tasks[task_id]["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert journal.run(report.run_id)["steps"][0]["task_id"] == task_id

@@ -130,3 +130,9 @@ def test_settings_precedence(write_platform, tmp_path):
         settings_from_platform(p, {})
     with pytest.raises(UsageError, match="CA file"):
         settings_from_platform(p, {"SEMAPHORE_TOKEN": "t", "SEMAPHORE_CA_FILE": str(tmp_path / "none.pem")})
+
+
+def test_templates_without_a_semaphore_section_is_a_usage_error(fake, run_cli, env, repo_root):
+    code, out, err = run_cli("semaphore", "templates", "--platform", str(repo_root / "examples/lab/platform.yaml"),
+                             env=env)
+    assert code == 2 and "no semaphore section" in err and fake.requests == []

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ralf.semaphore.client import SemaphoreClient, parse_version
+from ralf.errors import SemaphoreError
 from ralf.semaphore.errors import (
     SemaphoreAuthError,
     SemaphoreBadRequest,
@@ -181,3 +182,23 @@ def test_old_template_tasks_path_does_not_exist(fake, client):
 
 def test_client_repr_hides_the_token(fake, client):
     assert fake.token not in repr(client)
+
+
+def test_tls_is_verified_and_a_ca_file_makes_the_internal_ca_trusted(tmp_path, monkeypatch):
+    from ralf.lab import certs, paths
+    from ralf.semaphore.fake import FakeSemaphore
+
+    monkeypatch.setenv("RALF_STATE_DIR", str(tmp_path / "state"))
+    certs.issue(tmp_path / "tls", "semaphore.test", ["127.0.0.1"])
+    tls = (str(tmp_path / "tls" / "cert.pem"), str(tmp_path / "tls" / "key.pem"))
+    with FakeSemaphore(tls=tls) as sem:
+        assert sem.url.startswith("https://127.0.0.1:")
+        with SemaphoreClient(sem.url, token=sem.token, retries=0) as c, pytest.raises(SemaphoreUnreachable) as e:
+            c.list_projects()
+        assert "TLS certificate not trusted" in str(e.value) and "semaphore.ca_file" in str(e.value)
+        with SemaphoreClient(sem.url, token=sem.token, ca_file=str(paths.ca_file())) as c:
+            assert c.list_projects() == [] and c.ping() is True
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("nope")
+    with pytest.raises(SemaphoreError, match="cannot use .*not.pem as the CA file"):
+        SemaphoreClient("https://127.0.0.1:1", token="t", ca_file=str(not_pem))

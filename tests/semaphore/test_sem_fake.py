@@ -132,3 +132,24 @@ def test_same_template_tasks_run_one_at_a_time(fake216):
         assert h.get(f"/project/{pid}/tasks/{a}").json()["status"] == "success"
         raw = h.get(f"/project/{pid}/tasks/{b}/raw_output").text
         assert raw.splitlines()[0] == f"Task {b} added to queue"
+
+
+def test_log_lag_lets_the_last_lines_follow_the_final_status():
+    """BEHAVIOUR.md: log records are inserted asynchronously; the fake can hold them back like that."""
+    import time
+
+    with FakeSemaphore("2.10", log_lag=0.3) as sem, httpx.Client(
+        base_url=sem.url + "/api", headers={"Authorization": f"Bearer {sem.token}"}
+    ) as h:
+        pid, _, repo = _project(h)
+        t = h.post(f"/project/{pid}/templates", json={"name": "T", "app": "bash", "playbook": "a",
+                                                      "repository_id": repo}).json()
+        sem.script("T", "error", duration=0.0, log=["fatal: boom"])
+        tid = h.post(f"/project/{pid}/tasks", json={"template_id": t["id"]}).json()["id"]
+        while h.get(f"/project/{pid}/tasks/{tid}").json()["status"] != "error":
+            time.sleep(0.01)
+        early = [r["output"] for r in h.get(f"/project/{pid}/tasks/{tid}/output").json()]
+        assert "fatal: boom" not in early
+        time.sleep(0.35)
+        late = [r["output"] for r in h.get(f"/project/{pid}/tasks/{tid}/output").json()]
+        assert late[-2:] == ["fatal: boom", "Command exited with status 1"] and late[0] == f"Task {tid} added to queue"

@@ -273,3 +273,41 @@ def test_lab_platform_without_semaphore_section_is_a_clear_error(lab_platform):
 
     with pytest.raises(PlatformError, match="no semaphore section"):
         desired_state(Catalog(lab_platform))
+
+
+def test_env_key_added_by_hand_is_shown_as_absent_and_secret_values_masked(fake, client, desired):
+    seed(client, desired)
+    env = _one(fake, "environment", "RALF Vault Env")
+    extra = {**json.loads(env["env"]), "DB_PASSWORD": "hunter2-secret", "NOTE": "hand"}
+    fake.edit("environment", env["id"], env=json.dumps(extra))
+    lines: list[str] = []
+    result = seed(client, desired, check=True, emit=lines.append)
+    [action] = result.plan.changes
+    assert [d.render() for d in action.diffs] == ["env.DB_PASSWORD: *** → (absent)", 'env.NOTE: "hand" → (absent)']
+    assert "hunter2" not in "\n".join(lines) + json.dumps(result.to_dict())
+    assert result.to_dict()["actions"][0]["diffs"][1] == {"field": "env.NOTE", "old": "hand", "new": None}
+
+
+def test_apply_announces_the_changes_before_making_them(fake, client, desired):
+    lines: list[str] = []
+    seed(client, desired, emit=lines.append)
+    applying = [line for line in lines if line.startswith("applying ")]
+    assert applying == [f"applying {len(desired.objects) - 1} change(s) ..."]  # the project's None key exists
+    lines.clear()
+    seed(client, desired, emit=lines.append)
+    assert not any(line.startswith("applying") for line in lines)
+
+
+def test_runner_script_runs_the_command_line_with_the_environment(repo_root, tmp_path):
+    """What every template runs: `bash semaphore-run.sh "<command line>" [extra vars]` in the repository checkout."""
+    import subprocess
+
+    script = str(repo_root / RUNNER)
+    env = {"PATH": "/usr/bin:/bin", "AUTO_APPLY": "1", "ONLY_STACKS": "042-vaultwarden-lxc"}
+    r = subprocess.run(["bash", script, 'echo "run $ONLY_STACKS $AUTO_APPLY" "$@"; exit 3', "k=v"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 3  # the command's exit status is the task's
+    assert r.stdout.splitlines()[-1] == "run 042-vaultwarden-lxc 1 k=v"
+    assert "AUTO_APPLY=1" in r.stdout.splitlines()[0]
+    r = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "no command line given" in r.stderr

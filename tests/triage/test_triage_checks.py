@@ -123,3 +123,11 @@ def test_smoke_probe_reports_the_failing_layer():
 
     c = Probes(platform("http://127.0.0.1:1"), smoke=boom).smoke("n8n")
     assert c.ok is None and "could not run" in c.detail
+
+
+def test_semaphore_check_names_the_url_in_use():
+    """$SEMAPHORE_URL may point elsewhere than the platform file: the check says which server it asked."""
+    p = SimpleNamespace(semaphore=SimpleNamespace(url="https://10.10.40.10/", ca_file=None))
+    out = Probes(p, semaphore_ping=lambda: False, semaphore_url="http://127.0.0.1:3000/").semaphore()
+    assert out.ok is False and out.detail == "http://127.0.0.1:3000/api/ping does not answer pong"
+    assert "10.10.40.10" not in out.detail

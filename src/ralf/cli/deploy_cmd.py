@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -17,21 +18,22 @@ from ralf.cli.common import emit_json, json_option, load_catalog, platform_optio
               help="Deploy what changed between GITREF and the working tree.")
 @click.option("--repo", "repo_root", metavar="DIR", default=None,
               help="Git repository for --changed-from (default: the platform file's directory).")
-@click.option("--executor", type=click.Choice(["semaphore", "local"]), default="semaphore", show_default=True,
-              help="semaphore: run the templates as Semaphore tasks; local: run stacks and smokes in-process "
-                   "(break-glass, the local lab).")
+@click.option("--executor", type=click.Choice(["semaphore", "local"]), default=None,
+              help="semaphore (default): run the templates as Semaphore tasks; local: run stacks and smokes "
+                   "in-process (break-glass, the local lab). --resume keeps the run's executor unless given.")
 @click.option("--dry-run", is_flag=True, help="Print the plan only; run nothing.")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before a plan that changes the shared base.")
 @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None, metavar="[RUN]",
               help="Continue a failed or stopped run (default: the newest) from its failed step.")
 @click.option("--timeout", "timeout", type=float, default=None, metavar="SECONDS",
-              help="Stop a step's task after this long (default 3600).")
+              help="Stop a step after this long (default 3600): its Semaphore task is stopped, a local run "
+                   "interrupted.")
 @click.option("--no-checks", is_flag=True, help="After a failure, classify it but skip the automatic first checks.")
 @click.option("--no-log", is_flag=True, help="Do not stream the tasks' log lines (progress only).")
 @platform_option
 @json_option
 def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str | None, repo_root: str | None,
-           executor: str, dry_run: bool, yes: bool, resume: str | None, timeout: float | None, no_checks: bool,
+           executor: str | None, dry_run: bool, yes: bool, resume: str | None, timeout: float | None, no_checks: bool,
            no_log: bool, as_json: bool) -> None:
     """Run the runbook's steps for REQUEST (same requests as `ralf plan`) and stop at the first failure.
 
@@ -67,6 +69,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         run, plan, start = resume_point(journal, resume, plan_from)
         request_args = run["request_args"]
         resume_info = {"run": run, "start_index": start}
+        executor = executor or run["executor"]
     else:
         request_name, paths = split_request(request, changed)
         request_args = {"request": request_name, "changed": paths, "changed_from": changed_from,
@@ -94,6 +97,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         if not click.confirm(f"{what}: run these {len(plan.steps)} steps?", default=False, err=True):
             raise UsageError("not confirmed; nothing was run")
 
+    executor = executor or "semaphore"
     client = None
     try:
         if executor == "semaphore":
@@ -112,14 +116,20 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         if not no_checks:
             from ralf.triage import Probes
 
-            probes = Probes(platform, semaphore_ping=client.ping if client is not None else None)
+            probes = Probes(platform, semaphore_ping=client.ping if client is not None else None,
+                            semaphore_url=client.base_url if client is not None else None)
         journal = journal or Journal()
-        report = execute(
-            plan, ex, journal, catalog=catalog, reporter=Reporter(out, show_log=not no_log),
-            timeout=timeout or DEFAULT_TIMEOUT, probes=probes, run_checks=not no_checks,
-            request_args=request_args, platform_file=str(platform.source) if platform.source else None,
-            resume=resume_info,
-        )
+        # SIGTERM (a service manager, `kill`) ends the run like Ctrl-C: the running task is stopped and journaled.
+        old_term = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            report = execute(
+                plan, ex, journal, catalog=catalog, reporter=Reporter(out, show_log=not no_log),
+                timeout=timeout or DEFAULT_TIMEOUT, probes=probes, run_checks=not no_checks,
+                request_args=request_args, platform_file=str(platform.source) if platform.source else None,
+                resume=resume_info,
+            )
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
     finally:
         if client is not None:
             client.close()
@@ -129,3 +139,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         emit_json(report.to_dict())
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -57,9 +57,13 @@ def templates(as_json: bool) -> None:
     from ralf.semaphore.settings import client_from_platform
     from ralf.semaphore.status import template_status
 
+    from ralf.errors import UsageError
+
     platform = load()
+    if platform.semaphore is None:
+        raise UsageError("the platform file has no semaphore section, so it names no Semaphore project")
     with client_from_platform(platform) as client:
-        pid, rows = template_status(client, platform.semaphore.project if platform.semaphore else "")
+        pid, rows = template_status(client, platform.semaphore.project)
     if as_json:
         emit_json({"project_id": pid, "templates": rows})
         return

@@ -1,16 +1,54 @@
 """Run steps in-process (``--executor local``): apply steps through the stack runner, smoke steps through
 the smoke engine. Break-glass when Semaphore is down, and the way the local lab is deployed.
 
-The output, journal and summary are the same as with Semaphore; there is no task id or URL. A step's
-timeout is not enforced here (the stack runner's own child processes are interrupted by Ctrl-C).
+The output, journal and summary are the same as with Semaphore; there is no task id or URL.
+
+A step's timeout works like Ctrl-C: at the deadline ralf's main thread gets a SIGINT (only ralf's
+own thread; a real signal, so a blocking read or sleep is interrupted too), which the stack runner
+turns into a clean stop of its child (OpenTofu and Ansible release their locks) and the smoke engine
+into an interruption. The step then ends ``stopped`` ("timed out"), is triaged, and the run stops like
+after any failed step. Only a step run in the main thread, with Python handling SIGINT, can be
+interrupted this way; elsewhere the timeout is not enforced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from typing import Any, Callable
 
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError
+
+
+class _Deadline:
+    """Interrupts the main thread once ``seconds`` have passed, unless disarmed first."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            if not callable(signal.getsignal(signal.SIGINT)):
+                return  # SIGINT ignored or left to the OS: a signal would be lost or kill the process
+            self.fired = True
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
 class LocalExecutor:
@@ -29,12 +67,21 @@ class LocalExecutor:
                 raise RalfError(f"step {s.template} has no stacks to run locally")
 
     def run_step(self, step: Any, ctx: StepContext) -> StepOutcome:
+        deadline = _Deadline(ctx.timeout) if threading.current_thread() is threading.main_thread() else None
         try:
-            if step.kind == "apply":
-                return self._apply(step, ctx)
-            return self._smoke(step, ctx)
+            with deadline or contextlib.nullcontext():
+                outcome = self._apply(step, ctx) if step.kind == "apply" else self._smoke(step, ctx)
+            if deadline is not None and deadline.fired:
+                # the interruption may still be pending; let it arrive here rather than in the next step
+                threading.Event().wait(0.05)
         except KeyboardInterrupt:
-            return StepOutcome(STOPPED, message="interrupted (Ctrl-C)", interrupted=True)
+            outcome = StepOutcome(STOPPED, message="interrupted (Ctrl-C)", interrupted=True)
+        if deadline is not None and deadline.fired and outcome.result != SUCCEEDED:
+            outcome.interrupted = False
+            outcome.message = f"timed out after {ctx.timeout:g} s" + (
+                f"; {outcome.message}" if outcome.message and "interrupted" not in outcome.message else "")
+            outcome.result = STOPPED
+        return outcome
 
     def _apply(self, step: Any, ctx: StepContext) -> StepOutcome:
         run = self._run_stacks

@@ -2,8 +2,10 @@
 
 The orchestration is the same for both executors: record the run, run each step (streaming its log),
 stop at the first failed or stopped step (the rest stay ``not run``), triage the failure, finish the
-run in the journal and return a :class:`RunReport`. :func:`resume_point` finds where a journaled run
-left off and refuses when the plan has changed since.
+run in the journal and return a :class:`RunReport`. When Semaphore does not answer (or answers 5xx)
+while the executor prepares, the run is still recorded: its first step fails with that error and is
+triaged like any Semaphore failure, so `ralf history` shows it and `--resume` starts it again later.
+:func:`resume_point` finds where a journaled run left off and refuses when the plan has changed since.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import time
 from typing import Any
 
 from ralf.deploy.output import Reporter
-from ralf.deploy.results import FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepReport
+from ralf.deploy.results import (FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepOutcome,
+                                 StepReport)
 from ralf.errors import UsageError
 from ralf.journal import Journal, now_iso
+from ralf.semaphore.errors import SemaphoreServerError, SemaphoreUnreachable
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -25,7 +29,10 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
             resume: dict | None = None, clock=time.monotonic) -> RunReport:
     """Run ``plan`` with ``executor``; ``resume`` is the journaled run to continue (see resume_point)."""
     reporter = reporter or Reporter()
-    executor.prepare(plan)
+    try:
+        executor.prepare(plan)
+    except (SemaphoreUnreachable, SemaphoreServerError) as e:
+        executor = _Unavailable(executor.name, e)
     start_index = resume["start_index"] if resume else 0
     resumed_from = resume["run"]["id"] if resume else None
     run_id = journal.start_run(plan, executor=executor.name, request_args=request_args, platform=platform_file,
@@ -59,6 +66,17 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
     return report
 
 
+class _Unavailable:
+    """Stands in for an executor whose server failed while preparing: the first step fails with that error."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self.name = name
+        self.error = error
+
+    def run_step(self, step: Any, ctx: StepContext) -> StepOutcome:
+        return StepOutcome(FAILED, message=f"not started: {self.error}", error=str(self.error))
+
+
 def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout, probes,
                run_checks, clock) -> str:
     n = len(plan.steps)
@@ -81,8 +99,6 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
         try:
             outcome = executor.run_step(step, ctx)
         except KeyboardInterrupt:
-            from ralf.deploy.results import StepOutcome
-
             outcome = StepOutcome(STOPPED, sr.task_id, sr.task_url, "interrupted (Ctrl-C)", interrupted=True)
         sr.duration = clock() - t0
         sr.result = outcome.result

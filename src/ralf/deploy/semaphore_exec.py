@@ -5,8 +5,11 @@
   (dropped connection, 5xx) the template's latest tasks are read before trying again;
 - follow: the task's status is polled at 50 ms at first, then less often (up to ``poll_max``, 0.2 s); the
   log is read at most every ``output_every`` seconds (less often for long logs) while the task runs and
-  once more when it ends; 5xx answers and dropped connections while following are survived until the
-  step's deadline;
+  once more when it ends — after a failure until it stops growing, because the server writes log records
+  asynchronously and the lines that explain the failure can arrive after the final status;
+- 5xx answers and dropped connections while following are survived (one notice, then one every
+  ``complain_every`` seconds) until the step's deadline or ``lost_after`` seconds without an answer, when
+  the step fails as a Semaphore problem (the task may still be running there);
 - stop: at the timeout or on Ctrl-C, ``POST .../stop {"force": false}``, then ``{"force": true}`` when it
   has not stopped within ``stop_grace`` seconds.
 """
@@ -30,6 +33,7 @@ class SemaphoreExecutor:
 
     def __init__(self, client: Any, project: str, *, poll_min: float = 0.05, poll_max: float = 0.2,
                  output_every: float = 1.0, stop_grace: float = 10.0, start_attempts: int = 3,
+                 log_settle: float = 0.3, lost_after: float = 300.0, complain_every: float = 30.0,
                  sleep=time.sleep, clock=time.monotonic) -> None:
         self.client = client
         self.project = project
@@ -38,6 +42,9 @@ class SemaphoreExecutor:
         self.output_every = output_every
         self.stop_grace = stop_grace
         self.start_attempts = start_attempts
+        self.log_settle = log_settle
+        self.lost_after = lost_after
+        self.complain_every = complain_every
         self.sleep = sleep
         self.clock = clock
         self.project_id: int | None = None
@@ -75,10 +82,13 @@ class SemaphoreExecutor:
         tid = self.templates[step.template]
         started = self.clock()
         deadline = started + ctx.timeout
+        message = f"ralf deploy: run {ctx.run_id}, step {ctx.index + 1}/{ctx.total}"
+        before: int | None = None  # known once asked: only then can a start have been sent
         try:
-            task = self._start(tid, ctx, deadline)
+            before = self._newest_task_id(tid)
+            task = self._start(tid, message, before, deadline)
         except KeyboardInterrupt:
-            return StepOutcome(STOPPED, message="interrupted before the task started", interrupted=True)
+            return self._interrupted_start(tid, message, before, ctx)
         except SemaphoreError as e:
             return StepOutcome(FAILED, message=f"could not start the task: {e}", error=str(e))
         task_id = int(task["id"])
@@ -90,9 +100,32 @@ class SemaphoreExecutor:
         tasks = self.client.last_tasks(self.project_id, template_id, limit=5)
         return max((int(t["id"]) for t in tasks if t.get("id") is not None), default=0)
 
-    def _start(self, template_id: int, ctx: StepContext, deadline: float) -> dict:
-        before = self._newest_task_id(template_id)
-        message = f"ralf deploy: run {ctx.run_id}, step {ctx.index + 1}/{ctx.total}"
+    def _mine(self, template_id: int, message: str, before: int) -> list[dict]:
+        """Tasks of the template newer than ``before`` that carry our message (any newer one if none has one)."""
+        newer = [t for t in self.client.last_tasks(self.project_id, template_id, limit=5)
+                 if int(t.get("id") or 0) > before]
+        return [t for t in newer if t.get("message") == message] or [t for t in newer if "message" not in t]
+
+    def _interrupted_start(self, template_id: int, message: str, before: int | None,
+                           ctx: StepContext) -> StepOutcome:
+        """Ctrl-C while starting: the start request may have gone through, so look and stop what was started."""
+        found: list[dict] = []
+        if before is not None:
+            try:
+                found = self._mine(template_id, message, before)
+                for t in found:
+                    self.client.stop_task(self.project_id, int(t["id"]), force=False)
+            except (SemaphoreError, KeyboardInterrupt):
+                pass
+        if not found:
+            return StepOutcome(STOPPED, message="interrupted (Ctrl-C) before the task started", interrupted=True)
+        task_id = int(found[0]["id"])
+        url = self.task_url(template_id, task_id)
+        ctx.on_task(task_id, url)
+        return StepOutcome(STOPPED, task_id, url, f"interrupted (Ctrl-C) while starting; task {task_id} stopped",
+                           interrupted=True)
+
+    def _start(self, template_id: int, message: str, before: int, deadline: float) -> dict:
         last: Exception | None = None
         for attempt in range(self.start_attempts):
             if attempt:
@@ -104,8 +137,8 @@ class SemaphoreExecutor:
             # The answer was lost or the server failed: did it start the task anyway? Look before retrying.
             for _ in range(5):
                 try:
-                    newer = [t for t in self.client.last_tasks(self.project_id, template_id, limit=5)
-                             if int(t.get("id") or 0) > before]
+                    # Ours carries our message; a server that lists no message cannot tell, so any newer one counts.
+                    mine = self._mine(template_id, message, before)
                     break
                 except _TRANSIENT:
                     if self.clock() >= deadline:
@@ -113,8 +146,6 @@ class SemaphoreExecutor:
                     self.sleep(0.2)
             else:
                 raise last
-            # Ours carries our message; a server that lists no message cannot tell, so any newer task counts.
-            mine = [t for t in newer if t.get("message") == message] or [t for t in newer if "message" not in t]
             if mine:
                 return min(mine, key=lambda t: int(t["id"]))
         assert last is not None
@@ -122,34 +153,32 @@ class SemaphoreExecutor:
 
     def _follow(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float) -> StepOutcome:
         pid = self.project_id
-        seen = 0
         lines: list[str] = []
         interval = self.poll_min
         last_output = float("-inf")
+        silent_since: float | None = None  # since when Semaphore has not answered
+        last_notice = float("-inf")
 
-        def read_output() -> None:
-            nonlocal seen
+        def read_output() -> int:
             out = self.client.task_output(pid, task_id)
-            for rec in out[seen:]:
+            new = out[len(lines):]
+            for rec in new:
                 text = str(rec.get("output", ""))
                 lines.append(text)
                 ctx.on_line(text)
-            seen = max(seen, len(out))
+            return len(new)
 
         try:
             while True:
                 ctx.on_status(status)  # every poll: the reporter prints changes and a heartbeat
                 if status in TERMINAL:
-                    try:
-                        read_output()
-                    except _TRANSIENT:
-                        pass
+                    self._final_output(read_output, settle=status != "success")
                     result = TERMINAL[status]
                     msg = {"success": "", "error": "the task failed", "stopped": "the task was stopped in Semaphore"}
                     return StepOutcome(result, task_id, url, msg[status], log=lines)
                 now = self.clock()
                 if now >= deadline:
-                    return self._stop(task_id, url, lines, ctx, status,
+                    return self._stop(task_id, url, lines, ctx, status, read_output,
                                       reason=f"timed out after {ctx.timeout:g} s")
                 self.sleep(min(interval, max(0.0, deadline - now)))
                 interval = min(interval * 1.5, self.poll_max)
@@ -157,21 +186,46 @@ class SemaphoreExecutor:
                     status = str(self.client.get_task(pid, task_id).get("status") or status)
                     running = status not in QUEUED and status not in TERMINAL
                     # The output endpoint returns the whole log every time: read a long log less often.
-                    every = self.output_every * max(1.0, min(5.0, seen / 1000))
+                    every = self.output_every * max(1.0, min(5.0, len(lines) / 1000))
                     if running and self.clock() - last_output >= every:
                         read_output()
                         last_output = self.clock()
                 except _TRANSIENT as e:
-                    ctx.on_line(f"(ralf: Semaphore did not answer, retrying: {_first_line(str(e))})")
+                    now = self.clock()
+                    silent_since = now if silent_since is None else silent_since
+                    if now - silent_since >= self.lost_after:
+                        return StepOutcome(
+                            FAILED, task_id, url,
+                            f"Semaphore has not answered for {now - silent_since:.0f} s while following task "
+                            f"{task_id}; the task may still be running there ({url})", error=str(e), log=lines)
+                    if now - last_notice >= self.complain_every:
+                        ctx.on_line(f"(ralf: Semaphore did not answer, retrying: {_first_line(str(e))})")
+                        last_notice = now
                     interval = max(interval, 0.5)
+                    continue
                 except SemaphoreError as e:  # auth lost, task gone: following cannot go on
                     return StepOutcome(FAILED, task_id, url, f"cannot follow task {task_id}: {_first_line(str(e))}",
                                        error=str(e), log=lines)
+                if silent_since is not None:
+                    ctx.on_line(f"(ralf: Semaphore answers again after {self.clock() - silent_since:.0f} s)")
+                    silent_since, last_notice = None, float("-inf")
         except KeyboardInterrupt:
-            return self._stop(task_id, url, lines, ctx, status, reason="interrupted (Ctrl-C)", interrupted=True)
+            return self._stop(task_id, url, lines, ctx, status, read_output, reason="interrupted (Ctrl-C)",
+                              interrupted=True)
 
-    def _stop(self, task_id: int, url: str, lines: list[str], ctx: StepContext, status: str, *, reason: str,
-              interrupted: bool = False) -> StepOutcome:
+    def _final_output(self, read_output, *, settle: bool) -> None:
+        """Read the log once more; with ``settle`` again until a read brings nothing new (at most 5 times)."""
+        try:
+            read_output()
+            for _ in range(5 if settle else 0):
+                self.sleep(self.log_settle)
+                if not read_output():
+                    break
+        except (SemaphoreError, KeyboardInterrupt):
+            pass
+
+    def _stop(self, task_id: int, url: str, lines: list[str], ctx: StepContext, status: str, read_output, *,
+              reason: str, interrupted: bool = False) -> StepOutcome:
         """Stop gracefully, then by force; the step is ``stopped`` whatever the server says afterwards."""
         pid = self.project_id
         how = "stopped"
@@ -200,13 +254,7 @@ class SemaphoreExecutor:
                 how = "force-stopped"
             except (SemaphoreError, KeyboardInterrupt) as e:
                 how = f"stop not confirmed ({_first_line(str(e))})"
-        try:
-            out = self.client.task_output(pid, task_id)
-            for rec in out[len(lines):]:
-                lines.append(str(rec.get("output", "")))
-                ctx.on_line(lines[-1])
-        except (SemaphoreError, KeyboardInterrupt):
-            pass
+        self._final_output(read_output, settle=not interrupted)
         error = None
         if status in QUEUED:
             error = f"task never left the queue (status {status}): no runner picked it up"

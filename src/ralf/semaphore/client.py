@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from typing import Any
 
@@ -71,7 +72,10 @@ class SemaphoreClient:
         if not verify:
             tls: Any = False
         elif ca_file:
-            tls = str(ca_file)
+            try:
+                tls = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as e:
+                raise SemaphoreError(f"cannot use {ca_file} as the CA file for Semaphore's TLS: {e}") from None
         else:
             tls = True
         self._http = httpx.Client(

@@ -15,7 +15,10 @@ works against Semaphore 2.10 and 2.16+:
   creating a project also creates the ``None`` key and the ``Empty`` environment;
 - tasks: ``POST /project/<pid>/tasks`` queues a task that goes waiting → starting → running →
   success|error as scripted per template name (:meth:`FakeSemaphore.script`), log lines appear in
-  ``/output`` while it runs; a second task of the same template waits for the first; stop → stopping → stopped.
+  ``/output`` while it runs (``log_lag``: only that long after they were written, as the real server's
+  asynchronous log channel, so the last lines may follow the final status); a second task of the same
+  template waits for the first; ``start_latency`` holds every task in ``waiting`` (the 5-second pool tick);
+  stop → stopping → stopped.
 
 Test hooks: :attr:`FakeSemaphore.requests` (every request with its answer), :meth:`fail_next`,
 :meth:`drop_next`, :meth:`lose_next_start_response`, :meth:`expire_token`, and direct state access.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -173,6 +177,8 @@ class FakeSemaphore:
         user: str = "admin",
         password: str = "fake-admin-password",
         start_latency: float = 0.0,
+        log_lag: float = 0.0,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         if version not in ("2.10", "2.16"):
             raise ValueError("version must be '2.10' or '2.16'")
@@ -180,6 +186,10 @@ class FakeSemaphore:
         self.user = user
         self.password = password
         self.start_latency = start_latency
+        # the real server writes log records through an asynchronous channel: with a lag, a record shows up in
+        # /output only this long after it was written, so a task's last lines can follow its final status
+        self.log_lag = log_lag
+        self.tls = tls  # (certificate chain file, key file): serve https
         self.lock = threading.RLock()
         self.requests: list[Logged] = []
         self._rules: list[_Rule] = []
@@ -190,6 +200,7 @@ class FakeSemaphore:
         self._key_secrets: dict[int, dict] = {}
         self.tasks: dict[int, dict] = {}
         self.outputs: dict[int, list[dict]] = {}
+        self._visible_at: dict[int, list[float]] = {}
         self._scripts: dict[str, _Script] = {}
         self._stop_events: dict[int, threading.Event] = {}
         self._shutdown = threading.Event()
@@ -212,6 +223,11 @@ class FakeSemaphore:
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
+            self.url = f"https://{host}:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-semaphore", daemon=True)
         self._thread.start()
@@ -568,6 +584,12 @@ class FakeSemaphore:
             else:
                 rec["task"] = ""
             self.outputs.setdefault(tid, []).append(rec)
+            self._visible_at.setdefault(tid, []).append(time.monotonic() + self.log_lag)
+
+    def _visible_output(self, tid: int) -> list[dict]:
+        now = time.monotonic()
+        records, times = self.outputs.get(tid, []), self._visible_at.get(tid, [])
+        return [r for r, at in zip(records, times) if at <= now]
 
     def _start_task(self, pid: int, body: dict) -> dict:
         self._project(pid)
@@ -822,7 +844,12 @@ class FakeSemaphore:
             if method == "GET":
                 self._project(pid)
                 tasks = sorted((t for t in self.tasks.values() if t["project_id"] == pid), key=lambda t: -t["id"])
-                limit = 200 if m.group(2) else 1000
+                limit = 1000
+                if m.group(2):  # ?limit=N, default and maximum 200
+                    try:
+                        limit = max(1, min(200, int((query.get("limit") or ["200"])[0])))
+                    except ValueError:
+                        limit = 200
                 return 200, [self._task_with_tpl(t) for t in tasks[:limit]], "application/json"
             if method == "POST" and not m.group(2):
                 task = self._start_task(pid, need_body())
@@ -844,11 +871,12 @@ class FakeSemaphore:
                     raise _BadRequest(None, 409)
                 del self.tasks[tid]
                 self.outputs.pop(tid, None)
+                self._visible_at.pop(tid, None)
                 return 204, None, "application/json"
             if sub == "/output" and method == "GET":
-                return 200, [dict(r) for r in self.outputs.get(tid, [])], "application/json"
+                return 200, [dict(r) for r in self._visible_output(tid)], "application/json"
             if sub == "/raw_output" and method == "GET":
-                text = "".join(ANSI.sub("", r["output"]) + "\n" for r in self.outputs.get(tid, []))
+                text = "".join(ANSI.sub("", r["output"]) + "\n" for r in self._visible_output(tid))
                 return 200, text, "text/plain; charset=utf-8"
             if sub == "/stop" and method == "POST":
                 if body is None and self.version == "2.10":

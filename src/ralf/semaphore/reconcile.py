@@ -59,7 +59,8 @@ class FieldDiff:
     new: Any
 
     def to_dict(self) -> dict:
-        return {"field": self.field, "old": self.old, "new": self.new}
+        return {"field": self.field, "old": None if self.old is _MISSING else self.old,
+                "new": None if self.new is _MISSING else self.new}
 
     def render(self) -> str:
         return f"{self.field}: {_show(self.old)} → {_show(self.new)}"
@@ -181,11 +182,11 @@ def _diff_json(fieldname: str, old_raw: Any, new_raw: Any) -> list[FieldDiff]:
         old = old or {}
         out = []
         for k in sorted(set(old) | set(new), key=lambda k: (k not in new, k)):
-            if old.get(k, _MISSING) != new.get(k, _MISSING):
+            o, n = old.get(k, _MISSING), new.get(k, _MISSING)
+            if o != n:
                 mask = _secret(k)
-                o, n = old.get(k), new.get(k)
-                out.append(FieldDiff(f"{fieldname}.{k}", MASK if mask and o is not None else o,
-                                     MASK if mask and n is not None else n))
+                out.append(FieldDiff(f"{fieldname}.{k}", MASK if mask and o is not _MISSING else o,
+                                     MASK if mask and n is not _MISSING else n))
         return out
     return [FieldDiff(fieldname, old if ok_old else old_raw, new)]  # shown decoded when it decodes
 
@@ -357,7 +358,9 @@ def seed(
     plan = make_plan(desired, read_state(client, pid), project_id=pid, prune=prune)
     plan.actions[:0] = pre
     _emit_plan(say, plan, pid, version)
-    if not check:
+    pending = [a for a in plan.changes if a.kind != "project"]  # the project exists by now
+    if not check and pending:
+        say(f"applying {len(pending)} change(s) ...")
         apply_plan(client, desired, plan, pid)
     writes = sum(1 for method, _ in client.sent[start:] if method not in ("GET", "HEAD"))
     return SeedResult(desired.project, pid, plan, check, prune, writes, version)

@@ -127,7 +127,7 @@ def classify(lines: list[str], step: Any = None, catalog: Any = None, *, rerun: 
         smoke_target = getattr(step, "target", None) or "?"
         nxt = ("check in order: the unit inside its CT, then nginx/TLS, then the app port (`ralf smoke "
                + smoke_target + "`); then `{rerun}`" if category == "smoke"
-               else "read the log above in Semaphore; then `{rerun}`")
+               else "read the step's log above; then `{rerun}`")
         rule_id, evidence = None, None
     else:
         category, cause, summary, nxt = m.rule.category, m.rule.cause, m.rule.summary, m.rule.next

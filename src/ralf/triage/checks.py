@@ -11,6 +11,7 @@ Every network touch goes through :class:`Probes`, so tests hand in fakes or poin
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -46,11 +47,13 @@ class Probes:
     def __init__(self, platform: Any, *, http: HttpGet | None = None,
                  smoke: Callable[[str], Any] | None = None,
                  semaphore_ping: Callable[[], bool] | None = None,
+                 semaphore_url: str | None = None,
                  timeout: float = 3.0) -> None:
         self.platform = platform
         self.http = http or http_get
         self._smoke = smoke
         self._ping = semaphore_ping
+        self._semaphore_url = semaphore_url  # the URL actually in use ($SEMAPHORE_URL may override the file)
         self.timeout = timeout
 
     # ------------------------------------------------------------------ checks
@@ -96,17 +99,20 @@ class Probes:
         sem = getattr(self.platform, "semaphore", None)
         if self._ping is None and sem is None:
             return CheckOutcome("semaphore", None, "no semaphore section in the platform file")
+        where = (self._semaphore_url or (sem.url if sem is not None else "the server")).rstrip("/")
         try:
             if self._ping is not None:
                 ok = bool(self._ping())
             else:
-                status, body = self.http(sem.url.rstrip("/") + "/api/ping", timeout=self.timeout,
-                                         verify=sem.ca_file or True)
+                ca = sem.ca_file
+                if ca and hasattr(self.platform, "resolve_path"):
+                    ca = str(self.platform.resolve_path(ca))  # relative to the platform file
+                verify: Any = ssl.create_default_context(cafile=ca) if ca else True
+                status, body = self.http(where + "/api/ping", timeout=self.timeout, verify=verify)
                 ok = status == 200 and body.strip().lower() == "pong"
         except Exception as e:  # noqa: BLE001
-            return CheckOutcome("semaphore", False, f"Semaphore does not answer /api/ping ({_short(e)})")
-        where = sem.url if sem is not None else "the server"
-        return CheckOutcome("semaphore", ok, f"{where} /api/ping " + ("answers pong" if ok else "does not answer pong"))
+            return CheckOutcome("semaphore", False, f"{where} does not answer /api/ping ({_short(e)})")
+        return CheckOutcome("semaphore", ok, f"{where}/api/ping " + ("answers pong" if ok else "does not answer pong"))
 
     def smoke(self, target: str | None) -> CheckOutcome:
         if not target:
