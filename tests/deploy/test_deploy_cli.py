@@ -214,3 +214,31 @@ def test_sigterm_stops_the_task_and_records_the_run(run_cli, env, fake, platform
     assert signal.getsignal(signal.SIGTERM) is before  # the handler was put back
     code, out, _ = run_cli(*platform_args, "history", env=env)
     assert "interrupted" in out
+
+
+def test_a_platform_without_semaphore_runs_locally_by_default(run_cli, env, monkeypatch, repo_root):
+    """The lab has no semaphore section: `ralf deploy` says it runs locally instead of failing."""
+    import ralf.deploy
+    from ralf.deploy.results import SUCCEEDED, StepOutcome
+
+    used: list[str] = []
+
+    class StubLocal:
+        name = "local"
+
+        def __init__(self, platform, **kw):
+            pass
+
+        def prepare(self, plan):
+            pass
+
+        def run_step(self, step, ctx):
+            used.append(step.template)
+            return StepOutcome(SUCCEEDED)
+
+    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    code, out, err = run_cli("--platform", str(repo_root / "examples/lab/platform.yaml"), "deploy", "web",
+                             "--no-checks", env=env)
+    assert code == 0, out + err
+    assert "no semaphore section: running locally (--executor local)" in err
+    assert used == ["RALF Web Apply", "RALF Web Smoke"]

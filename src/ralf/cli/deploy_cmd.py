@@ -19,8 +19,9 @@ from ralf.cli.common import emit_json, json_option, load_catalog, platform_optio
 @click.option("--repo", "repo_root", metavar="DIR", default=None,
               help="Git repository for --changed-from (default: the platform file's directory).")
 @click.option("--executor", type=click.Choice(["semaphore", "local"]), default=None,
-              help="semaphore (default): run the templates as Semaphore tasks; local: run stacks and smokes "
-                   "in-process (break-glass, the local lab). --resume keeps the run's executor unless given.")
+              help="semaphore (default when the platform file has a semaphore section): run the templates as "
+                   "Semaphore tasks; local (the default otherwise): run stacks and smokes in-process (break-glass, "
+                   "the local lab). --resume keeps the run's executor unless given.")
 @click.option("--dry-run", is_flag=True, help="Print the plan only; run nothing.")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before a plan that changes the shared base.")
 @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None, metavar="[RUN]",
@@ -97,7 +98,11 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         if not click.confirm(f"{what}: run these {len(plan.steps)} steps?", default=False, err=True):
             raise UsageError("not confirmed; nothing was run")
 
-    executor = executor or "semaphore"
+    if executor is None:
+        # A platform without Semaphore (the lab) can only run locally: say so instead of failing.
+        executor = "semaphore" if platform.semaphore is not None else "local"
+        if executor == "local":
+            click.echo("ralf: the platform file has no semaphore section: running locally (--executor local)", err=True)
     client = None
     try:
         if executor == "semaphore":
