@@ -4,6 +4,10 @@ A changed path is, in this order: ignored (docs, tests), owned by a service (its
 from ``repository.service_paths`` and ``services.<name>.paths``), part of the shared base
 (``repository.shared_base``: smoke code, runner, seeder, shared roles), or unknown. Unknown paths
 are treated as shared base touching every group: deploying too much is safer than too little.
+
+The platform file itself is finer-grained when the old version is known (``--changed-from REF``):
+the two versions are compared section by section, so editing one service's entry touches only that
+service, while a change to the network, Proxmox, Semaphore or the groups touches the shared base.
 """
 
 from __future__ import annotations
@@ -15,6 +19,20 @@ from pathlib import Path
 
 from ralf.errors import ExternalToolError, UsageError
 from ralf.model import SharedPath
+
+
+@dataclass
+class PlatformDiff:
+    """What changed in the platform file between two versions."""
+
+    path: str  # the platform file, relative to the repository root
+    services: list[str] = field(default_factory=list)  # entries changed or added
+    shared: list[str] = field(default_factory=list)  # sections whose change touches every group
+    unreadable: str | None = None  # the old version could not be read or validated
+
+    @property
+    def empty(self) -> bool:
+        return not (self.services or self.shared or self.unreadable)
 
 
 @dataclass
@@ -68,7 +86,7 @@ def service_patterns(catalog) -> dict[str, list[str]]:
     return out
 
 
-def classify_paths(catalog, paths: list[str]) -> ChangeSet:
+def classify_paths(catalog, paths: list[str], platform_diff: PlatformDiff | None = None) -> ChangeSet:
     """Sort changed paths into service-owned, shared base, unknown and ignored."""
     repo = catalog.platform.repository
     owned = service_patterns(catalog)
@@ -76,6 +94,9 @@ def classify_paths(catalog, paths: list[str]) -> ChangeSet:
     for raw in paths:
         path = _normalise(raw)
         if not path:
+            continue
+        if platform_diff is not None and path == platform_diff.path and not platform_diff.unreadable:
+            _classify_platform_diff(cs, platform_diff)
             continue
         if any(_matches(path, pat) for pat in repo.ignore):
             cs.ignored.append(path)
@@ -92,21 +113,83 @@ def classify_paths(catalog, paths: list[str]) -> ChangeSet:
     return cs
 
 
+def _classify_platform_diff(cs: ChangeSet, diff: PlatformDiff) -> None:
+    if diff.empty:
+        cs.ignored.append(f"{diff.path} (nothing deployable changed in it)")
+    for svc in diff.services:
+        cs.services.setdefault(svc, []).append(f"{diff.path}: services.{svc}")
+    for section in diff.shared:
+        rule = SharedPath(path=diff.path, smokes="all", why=f"{section} changed in the platform file")
+        cs.shared.append((f"{diff.path}: {section}", rule))
+
+
+# Sections that only steer ralf's planning: changing them deploys nothing.
+_PLANNING_ONLY = {"repository"}
+
+
+def platform_diff(catalog, old_text: str, path: str) -> PlatformDiff:
+    """Compare the platform file's old text with the loaded (new) platform, section by section."""
+    from ralf.errors import PlatformError
+    from ralf.loader import parse_platform
+
+    diff = PlatformDiff(path)
+    try:
+        old = parse_platform(old_text, source=f"{path} (old)")
+    except PlatformError as e:
+        diff.unreadable = e.problems[0] if e.problems else "invalid"
+        return diff
+    new = catalog.platform
+    old_d, new_d = old.model_dump(), new.model_dump()
+    for section in new_d:
+        if section in ("services", *_PLANNING_ONLY) or old_d.get(section) == new_d[section]:
+            continue
+        diff.shared.append(section)
+    for name, svc in new_d["services"].items():
+        if old_d["services"].get(name) != svc:
+            diff.services.append(name)
+    removed = [n for n in old_d["services"] if n not in new_d["services"]]
+    if removed:
+        diff.shared.append(f"services removed ({', '.join(removed)})")
+    return diff
+
+
+def git_platform_diff(catalog, ref: str, repo_root: str | Path) -> PlatformDiff | None:
+    """The platform file's change since ``ref``, or None when the file is not inside the repository."""
+    src = catalog.platform.source
+    if src is None:
+        return None
+    root = Path(repo_root)
+    top = _git(root, ref, "rev-parse", "--show-toplevel").strip()
+    try:
+        rel = Path(src).resolve().relative_to(Path(top).resolve()).as_posix()
+    except ValueError:
+        return None
+    try:
+        old_text = _git(root, ref, "show", f"{ref}:{rel}")
+    except UsageError:
+        return PlatformDiff(rel, unreadable=f"{rel} does not exist at {ref}")
+    return platform_diff(catalog, old_text, rel)
+
+
+def _git(root: Path, ref: str, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise ExternalToolError("git is not installed; install git or pass --changed PATH... instead") from None
+    except subprocess.TimeoutExpired:
+        raise ExternalToolError(f"git {' '.join(args)} took longer than 60 s") from None
+    if proc.returncode != 0:
+        msg = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise UsageError(f"cannot compare with {ref!r} in {root}: {msg}")
+    return proc.stdout
+
+
 def git_changed_files(ref: str, repo_root: str | Path = ".") -> list[str]:
     """Files changed between ``ref`` and the working tree (tracked changes plus untracked files)."""
     root = Path(repo_root)
 
     def git(*args: str) -> str:
-        try:
-            proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
-        except FileNotFoundError:
-            raise ExternalToolError("git is not installed; install git or pass --changed PATH... instead") from None
-        except subprocess.TimeoutExpired:
-            raise ExternalToolError(f"git {' '.join(args)} took longer than 60 s") from None
-        if proc.returncode != 0:
-            msg = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-            raise UsageError(f"cannot compare with {ref!r} in {root}: {msg}")
-        return proc.stdout
+        return _git(root, ref, *args)
 
     changed = git("diff", "--name-only", ref, "--").splitlines()
     untracked = git("ls-files", "--others", "--exclude-standard").splitlines()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ralf.catalog import PLATFORM_TARGET, Catalog
-from ralf.changes import ChangeSet, classify_paths, git_changed_files
+from ralf.changes import ChangeSet, classify_paths, git_changed_files, git_platform_diff
 from ralf.errors import UsageError
 
 CLEANROOM = "cleanroom"
@@ -100,9 +100,13 @@ def build_plan(
         if request:
             raise UsageError("give either a request or --changed/--changed-from, not both")
         paths = list(changed or [])
+        diff = None
         if changed_from is not None:
-            paths += git_changed_files(changed_from, repo_root or _default_repo_root(catalog))
-        return _plan_changes(catalog, paths, request=f"changed from {changed_from}" if changed_from else "changed")
+            root = repo_root or _default_repo_root(catalog)
+            paths += git_changed_files(changed_from, root)
+            diff = git_platform_diff(catalog, changed_from, root)
+        return _plan_changes(catalog, paths, request=f"changed from {changed_from}" if changed_from else "changed",
+                             platform_diff=diff)
     c = catalog
     b = _Builder(c)
     if request is None or request == "standard":
@@ -167,8 +171,8 @@ def _ordered_services(c: Catalog, names) -> list[str]:
     return [s for g in c.group_names for s in c.services_of(g) if s in wanted]
 
 
-def _plan_changes(c: Catalog, paths: list[str], request: str) -> Plan:
-    cs = classify_paths(c, paths)
+def _plan_changes(c: Catalog, paths: list[str], request: str, platform_diff=None) -> Plan:
+    cs = classify_paths(c, paths, platform_diff)
     b = _Builder(c)
     if not cs.deployable:
         what = ", ".join(cs.ignored) if cs.ignored else "no files"

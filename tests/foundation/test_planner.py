@@ -161,3 +161,69 @@ def test_changed_from_docs_only(default_catalog, git_repo):
     (git_repo / "README.md").write_text("y\n")
     p = build_plan(default_catalog, changed_from="HEAD", repo_root=git_repo)
     assert p.pattern == "none"
+
+
+@pytest.fixture
+def platform_repo(git_repo, repo_root):
+    """A git repository holding a copy of the default platform file, committed."""
+    (git_repo / "platform.yaml").write_text((repo_root / "platform.yaml").read_text())
+    subprocess.run(["git", "add", "-A"], cwd=git_repo, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", "platform"], cwd=git_repo, check=True, capture_output=True)
+    return git_repo
+
+
+def _catalog_after_edit(repo, old: str, new: str):
+    from ralf.catalog import Catalog
+    from ralf.loader import load_platform
+
+    path = repo / "platform.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return Catalog(load_platform(path))
+
+
+def test_editing_one_service_in_the_platform_file_is_pattern_a_for_it(platform_repo):
+    c = _catalog_after_edit(platform_repo, "size: {cores: 1, memory_mb: 2048, disk_gb: 16}\n    stacks: [044-n8n-lxc",
+                            "size: {cores: 2, memory_mb: 4096, disk_gb: 16}\n    stacks: [044-n8n-lxc")
+    p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
+    assert p.pattern == "A"
+    assert names(p) == ["RALF N8N Apply", "RALF Automation Smoke"]
+    assert "platform.yaml: services.n8n" in p.steps[0].reason
+
+
+def test_adding_a_service_to_the_platform_file_deploys_it(platform_repo):
+    c = _catalog_after_edit(platform_repo, "  exo:\n", """  grafana:
+    word: Grafana
+    group: automation
+    ct_id: 4060
+    ip: 10.10.40.60
+    hostname: grafana
+    stacks: [046-grafana-lxc, 047-grafana-config]
+
+  exo:
+""")
+    p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
+    assert names(p) == ["RALF Grafana Apply", "RALF Automation Smoke"]
+
+
+def test_a_shared_section_of_the_platform_file_is_pattern_b(platform_repo):
+    c = _catalog_after_edit(platform_repo, "  gateway: 10.10.0.1", "  gateway: 10.10.0.254")
+    p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
+    assert p.pattern == "B"
+    assert "network changed in the platform file" in p.steps[2].reason
+    assert len([s for s in p.steps if s.kind == "smoke"]) == 5
+
+
+def test_only_planning_rules_changed_in_the_platform_file_deploys_nothing(platform_repo):
+    c = _catalog_after_edit(platform_repo, "    - LICENSE\n", "    - LICENSE\n    - notes/\n")
+    p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
+    assert p.pattern == "none" and p.steps == []
+
+
+def test_an_unreadable_old_platform_file_falls_back_to_shared_base(platform_repo):
+    subprocess.run(["git", "rm", "-q", "--cached", "platform.yaml"], cwd=platform_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "drop"], cwd=platform_repo, check=True, capture_output=True)
+    c = _catalog_after_edit(platform_repo, "  gateway: 10.10.0.1", "  gateway: 10.10.0.1")
+    p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
+    assert p.pattern == "B"
