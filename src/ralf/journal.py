@@ -3,11 +3,19 @@
 Lives at ``<state_dir>/journal.sqlite3`` (see :func:`ralf.paths.state_dir`). It feeds ``ralf history``,
 ``ralf status`` (through :meth:`Journal.service_status`) and ``ralf deploy --resume``. Only what a
 run did is stored — template names, task ids, results, log-derived triage — never a secret.
+
+Each run records its owner: the ralf process's pid, host name and start time (boot id and
+``/proc/<pid>/stat`` start ticks, so a reused pid is not taken for it). A run still marked
+``running`` whose owner on this host is gone (SIGKILL, power loss) is marked ``interrupted`` (its
+running step ``stopped``) whenever the journal is read, so ``--resume`` can continue it. A run owned
+by another host is left alone: only that host can tell whether it still runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,11 +70,60 @@ CREATE INDEX IF NOT EXISTS steps_by_kind ON steps(kind, finished_at);
 CREATE INDEX IF NOT EXISTS smoke_by_service ON smoke_results(service, at);
 """
 
+# Added after the first release: an older journal gets them with ALTER TABLE when opened.
+OWNER_COLUMNS = (("owner_pid", "INTEGER"), ("owner_host", "TEXT"), ("owner_start", "TEXT"))
+
 FINAL_STEP_RESULTS = ("succeeded", "failed", "stopped")
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def process_start(pid: int) -> str | None:
+    """``<boot id>:<start ticks>`` of process ``pid`` (``/proc/<pid>/stat`` field 22), None if unknown.
+
+    The boot id makes a process of an earlier boot (power loss) differ from any process now.
+    """
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text(encoding="utf-8", errors="replace")
+    except (OSError, ValueError):
+        return None
+    # field 2 (comm) is in parentheses and may hold spaces or ")": split after the last ")"
+    rest = stat[stat.rfind(")") + 1:].split()
+    if len(rest) < 20:
+        return None
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
+    except OSError:
+        boot = "?"
+    return f"{boot}:{rest[19]}"  # rest[0] is field 3 (state), so field 22 is rest[19]
+
+
+def current_owner() -> dict:
+    """This process as a run's owner: pid, host name and start time."""
+    return {"pid": os.getpid(), "host": this_host(), "start": process_start(os.getpid())}
+
+
+def owner_alive(pid: int, start: str | None) -> bool:
+    """Whether the process that owned a run on this host still runs (True when it cannot be told)."""
+    if start is not None:
+        now = process_start(pid)
+        if now is not None:
+            return now == start
+        if Path("/proc/self/stat").exists():
+            return False  # /proc works, but there is no such process any more
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, ValueError, OverflowError):
+        return True
+    return True
 
 
 def default_path() -> Path:
@@ -88,6 +145,10 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            have = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
+            for name, kind in OWNER_COLUMNS:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
             self.db.commit()
         except (OSError, sqlite3.Error) as e:
             raise RalfError(f"cannot open the journal {self.path}: {e}") from None
@@ -108,14 +169,19 @@ class Journal:
     # ------------------------------------------------------------------ writing
 
     def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
-                  platform: str | None = None, resumed_from: int | None = None) -> int:
-        """Record a new run and its planned steps (all ``not run``); returns the run id."""
+                  platform: str | None = None, resumed_from: int | None = None, owner: dict | None = None) -> int:
+        """Record a new run and its planned steps (all ``not run``); returns the run id.
+
+        ``owner`` (``pid``, ``host``, ``start``) defaults to this process (see :func:`current_owner`).
+        """
+        owner = owner if owner is not None else current_owner()
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO runs (started_at, request, request_args, pattern, fingerprint, executor, platform,"
-                " resumed_from, plan) VALUES (?,?,?,?,?,?,?,?,?)",
+                " resumed_from, plan, owner_pid, owner_host, owner_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now_iso(), plan.request, json.dumps(request_args or {}), plan.pattern, plan.fingerprint(),
-                 executor, platform, resumed_from, json.dumps(plan.to_dict(), default=str)),
+                 executor, platform, resumed_from, json.dumps(plan.to_dict(), default=str),
+                 owner.get("pid"), owner.get("host"), owner.get("start")),
             )
             run_id = int(cur.lastrowid)
             for i, s in enumerate(plan.steps):
@@ -154,6 +220,43 @@ class Journal:
         with self.db:
             self.db.execute("UPDATE runs SET result = ?, finished_at = ? WHERE id = ?", (result, now_iso(), run_id))
 
+    def reap_stale(self) -> list[int]:
+        """Mark ``interrupted`` every ``running`` run whose owner on this host is gone; returns their ids.
+
+        Its ``running`` step becomes ``stopped``; steps not reached stay ``not run``. Runs of another
+        host, and runs without a recorded owner (older journals), are left as they are. A journal that
+        cannot be written (read-only) is left as it is too.
+        """
+        host = this_host()
+        try:
+            rows = self.db.execute(
+                "SELECT id, owner_pid, owner_start FROM runs WHERE result = 'running' AND owner_host = ?"
+                " AND owner_pid IS NOT NULL", (host,)).fetchall()
+        except sqlite3.Error:
+            return []
+        reaped = []
+        for r in rows:
+            if owner_alive(r["owner_pid"], r["owner_start"]):
+                continue
+            at = now_iso()
+            why = f"interrupted: its ralf process (pid {r['owner_pid']} on {host}) ended without finishing the step"
+            try:
+                with self.db:
+                    cur = self.db.execute("UPDATE runs SET result = 'interrupted', finished_at = ?"
+                                          " WHERE id = ? AND result = 'running'", (at, r["id"]))
+                    if cur.rowcount:
+                        for step in self.db.execute("SELECT idx, task_id FROM steps WHERE run_id = ?"
+                                                    " AND result = 'running'", (r["id"],)).fetchall():
+                            msg = why + (f"; Semaphore task {step['task_id']} may still be running — check it"
+                                         " before resuming" if step["task_id"] is not None else "")
+                            self.db.execute("UPDATE steps SET result = 'stopped', finished_at = ?, message = ?"
+                                            " WHERE run_id = ? AND idx = ?", (at, msg, r["id"], step["idx"]))
+            except sqlite3.Error:
+                return reaped
+            if cur.rowcount:
+                reaped.append(int(r["id"]))
+        return reaped
+
     # ------------------------------------------------------------------ reading
 
     def _run_dict(self, row: sqlite3.Row, with_steps: bool) -> dict:
@@ -181,16 +284,19 @@ class Journal:
 
     def recent_runs(self, limit: int = 20) -> list[dict]:
         """The newest runs first, each with a step count and the failed step's template, if any."""
+        self.reap_stale()
         rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
         return [self._run_dict(r, with_steps=False) for r in rows]
 
     def run(self, run_id: int) -> dict | None:
         """One run with its steps (``None`` if there is no such run)."""
+        self.reap_stale()
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
     def latest_run(self, *, unfinished_only: bool = False) -> dict | None:
         """The newest run; with ``unfinished_only`` the newest one that did not succeed."""
+        self.reap_stale()
         q = "SELECT * FROM runs"
         if unfinished_only:
             q += (" WHERE result != 'succeeded' AND id NOT IN"
@@ -210,6 +316,7 @@ class Journal:
         ``last_smoke``: the newest per-service smoke result, else the newest finished smoke step whose
         target covers the service (its result then stands for every service of the target).
         """
+        self.reap_stale()
         applies = self.db.execute(
             "SELECT run_id, template, stacks, result, finished_at FROM steps WHERE kind = 'apply'"
             " AND from_run IS NULL AND result IN ('succeeded','failed','stopped') ORDER BY finished_at DESC, run_id DESC"

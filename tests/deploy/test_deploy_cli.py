@@ -242,3 +242,43 @@ def test_a_platform_without_semaphore_runs_locally_by_default(run_cli, env, monk
     assert code == 0, out + err
     assert "no semaphore section: running locally (--executor local)" in err
     assert used == ["RALF Web Apply", "RALF Web Smoke"]
+
+
+def test_a_killed_deploy_shows_interrupted_and_resumes(run_cli, env, fake, platform_args, tmp_path):
+    """SIGKILL (or a power cut) leaves no chance to journal the end: the next reader notices the dead process."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    proc = subprocess.Popen([sys.executable, "-m", "ralf", *platform_args, "deploy", "vault", "--no-checks"],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "state" / "journal.sqlite3"
+    end = time.monotonic() + 60
+    try:
+        while time.monotonic() < end:
+            try:
+                with sqlite3.connect(db) as c:
+                    row = c.execute("SELECT result, task_id FROM steps WHERE run_id = 1 AND idx = 0").fetchone()
+            except sqlite3.Error:
+                row = None
+            if row and row[0] == "running" and row[1] is not None:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the deploy never reached its first task")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    code, out, err = run_cli(*platform_args, "history", env=env)
+    assert code == 0 and "interrupted" in out and "running" not in out, out + err
+    code, out, _ = run_cli(*platform_args, "history", "1", env=env)
+    assert "stopped" in out and f"pid {proc.pid}" in out and "task 1 may still be running" in out
+    fake._stop_task(1, force=True)  # the orphaned task, stopped as the message asks (else task 2 queues behind it)
+    fake.script("RALF Vault Apply", "success", 0.05)
+    code, out, err = run_cli(*platform_args, "deploy", "--resume", "--no-checks", env=env)
+    assert code == 0, out + err
+    assert "resuming run 1 at step 1" in out

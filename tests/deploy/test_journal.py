@@ -122,3 +122,94 @@ def test_service_status_keeps_the_diagnosis_of_the_same_step_even_when_the_clock
     row = next(r for r in j.service_status(Catalog(lab_platform)) if r["service"] == "portal")
     assert row["last_smoke"]["diagnosis"] == "portal: FAIL at nginx/TLS — certificate expired 3 days ago"
     assert row["last_smoke"]["cert_days_left"] == -3
+
+
+# ---------------------------------------------------------------- runs whose ralf process died
+
+KILLED_RALF = r"""
+import os, signal, sys
+from ralf.catalog import Catalog
+from ralf.journal import Journal
+from ralf.loader import load_platform
+from ralf.planner import build_plan
+
+plan = build_plan(Catalog(load_platform(sys.argv[2])), "vault")
+j = Journal(sys.argv[1])
+rid = j.start_run(plan, executor="semaphore", request_args={"request": "vault", "changed": None,
+                                                           "changed_from": None, "repo_root": None})
+j.update_step(rid, 0, result="succeeded", finished_at="2026-11-27T08:00:00+00:00", duration=1.0, task_id=7)
+j.update_step(rid, 1, result="running", started_at="2026-11-27T08:00:01+00:00", task_id=8)
+os.kill(os.getpid(), signal.SIGKILL)  # no finally, no finish_run: like a power cut
+"""
+
+
+def test_a_run_whose_ralf_was_killed_is_interrupted_and_resumes_from_its_step(tmp_path, repo_root, default_catalog):
+    import os
+    import subprocess
+    import sys
+
+    from ralf.deploy import resume_point
+
+    path = tmp_path / "journal.sqlite3"
+    p = subprocess.run([sys.executable, "-c", KILLED_RALF, str(path), str(repo_root / "platform.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -9, p.stderr
+    with Journal(path) as j:
+        [run] = j.recent_runs(5)
+        assert run["result"] == "interrupted" and run["finished_at"]
+        assert run["owner_pid"] not in (None, os.getpid())
+        steps = j.run(run["id"])["steps"]
+        assert [s["result"] for s in steps] == ["succeeded", "stopped"]
+        assert "ended without finishing" in steps[1]["message"] and "task 8 may still be running" in steps[1]["message"]
+        old, plan, start = resume_point(j, None, lambda args: build_plan(default_catalog, args["request"]))
+        assert old["id"] == run["id"] and start == 1
+
+
+def test_a_live_or_foreign_running_run_is_left_running_and_not_resumed(journal, default_catalog):
+    import os
+
+    import pytest
+
+    from ralf.deploy import resume_point
+    from ralf.errors import UsageError
+    from ralf.journal import current_owner, this_host
+
+    plan = build_plan(default_catalog, "vault")
+    args = {"request": "vault"}
+    me = current_owner()
+    live = journal.start_run(plan, executor="semaphore", request_args=args)  # this process: alive
+    foreign = journal.start_run(plan, executor="semaphore", request_args=args,
+                                owner={"pid": 1, "host": this_host() + "-elsewhere", "start": "x:1"})
+    reused = journal.start_run(plan, executor="semaphore", request_args=args,  # our pid, another start: not us
+                               owner={"pid": os.getpid(), "host": this_host(), "start": "other-boot:1"})
+    legacy = journal.start_run(plan, executor="semaphore", request_args=args, owner={})  # no owner recorded
+    for rid in (live, foreign, reused, legacy):
+        journal.update_step(rid, 0, result="running")
+    results = {r["id"]: r["result"] for r in journal.recent_runs(10)}
+    assert results == {live: "running", foreign: "running", reused: "interrupted", legacy: "running"}
+    assert journal.run(live)["owner_pid"] == me["pid"] and journal.run(live)["owner_start"] == me["start"]
+    build = lambda a: build_plan(default_catalog, a["request"])  # noqa: E731
+    with pytest.raises(UsageError, match=f"running on host {this_host()}-elsewhere"):
+        resume_point(journal, str(foreign), build)
+    with pytest.raises(UsageError, match="still running .ralf pid"):
+        resume_point(journal, str(live), build)
+    with pytest.raises(UsageError, match="still marked running"):
+        resume_point(journal, str(legacy), build)
+    assert resume_point(journal, str(reused), build)[2] == 0
+
+
+def test_an_old_journal_gets_the_owner_columns(tmp_path, default_catalog):
+    import sqlite3
+
+    from ralf.journal import SCHEMA
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)  # the schema before owners were recorded: no owner_* columns
+    db.execute("INSERT INTO runs (started_at, pattern, fingerprint, executor) VALUES ('2026-01-01', 'A', 'f', 'local')")
+    db.commit()
+    db.close()
+    with Journal(path) as j:
+        assert j.recent_runs(5)[0]["result"] == "running" and j.recent_runs(5)[0]["owner_pid"] is None
+        rid = j.start_run(build_plan(default_catalog, "vault"), executor="local")
+        assert j.run(rid)["owner_host"]

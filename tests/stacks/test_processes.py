@@ -155,3 +155,138 @@ def test_bad_environment_fails_before_anything_runs(local_platform, tmp_path, st
     assert proc.returncode == 2
     assert se.startswith("ralf: ") and message in se and "Traceback" not in se
     assert not (state / "runs").exists()
+
+
+# ---------------------------------------------------------------- interrupts around a child's start
+
+# A child that loses an interrupt while it starts (as a Python program does when KeyboardInterrupt is raised
+# where it gets swallowed), then stops on the next one; it reports every SIGINT it saw once ready.
+STARTING_CHILD = r"""
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+print("starting", flush=True)
+time.sleep(0.6)
+seen = []
+def stop(*_):
+    seen.append(1)
+    print(f"SIGINT {len(seen)}", flush=True)
+signal.signal(signal.SIGINT, stop)
+print("ready", flush=True)
+end = time.monotonic() + 60
+while time.monotonic() < end and not seen:
+    time.sleep(0.02)
+time.sleep(float(sys.argv[1]))  # a clean shutdown that takes a while (OpenTofu releasing its lock)
+print(f"stopped after {len(seen)} SIGINT", flush=True)
+sys.exit(130)
+"""
+
+
+def _run_child(guard, tmp_path, shutdown: float = 0.0, on_line=None, resend_on_startup: bool = True):
+    import io
+
+    from ralf.stacks.process import run_streamed
+
+    t0 = time.monotonic()
+    res = run_streamed([sys.executable, "-c", STARTING_CHILD, str(shutdown)], cwd=tmp_path, env=dict(os.environ),
+                       log=io.StringIO(), on_line=on_line, guard=guard, resend_on_startup=resend_on_startup)
+    return res, time.monotonic() - t0
+
+
+def test_an_interrupt_before_the_child_pid_is_known_is_forwarded_and_repeated(tmp_path):
+    from ralf.stacks.process import InterruptGuard
+
+    guard = InterruptGuard(grace=30, resend=1.0, startup=3.0)
+    child = subprocess.Popen([sys.executable, "-c", STARTING_CHILD, "0"], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert child.stdout.readline().strip() == "starting"  # the child started; ralf does not know it yet
+        t0 = time.monotonic()
+        guard._handle(signal.SIGINT, None)  # Ctrl-C now: no child attached, nothing to forward to
+        guard.attach(child)  # the pid becomes known: forwarded at once (and lost by the starting child)
+        rest, _ = child.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        guard.__exit__(None, None, None)
+    assert child.returncode == 130 and "stopped after 1 SIGINT" in rest, rest
+    assert took < 10, f"the lost SIGINT was not repeated: {took:.1f} s"  # was: SIGKILL only after the grace
+
+
+def test_a_real_interrupt_right_after_the_spawn_is_not_lost(tmp_path):
+    import threading
+
+    from ralf.stacks.process import InterruptGuard
+
+    main = threading.main_thread().ident
+
+    def on_line(line: str) -> None:
+        if line == "starting":
+            signal.pthread_kill(main, signal.SIGINT)
+
+    guard = InterruptGuard(grace=30, resend=1.0, startup=3.0)
+    with guard:
+        res, took = _run_child(guard, tmp_path, on_line=on_line)
+    assert res.interrupted and res.returncode == 130 and guard.signum == signal.SIGINT, res.lines
+    assert took < 10 and "stopped after 1 SIGINT" in res.lines
+
+
+def test_an_interrupt_after_startup_is_sent_once(tmp_path):
+    """A second SIGINT makes OpenTofu exit at once (state lock left behind): never repeat a delivered one."""
+    import threading
+
+    from ralf.stacks.process import InterruptGuard
+
+    main = threading.main_thread().ident
+
+    def on_line(line: str) -> None:
+        if line == "ready":
+            signal.pthread_kill(main, signal.SIGINT)
+
+    guard = InterruptGuard(grace=30, resend=0.3, startup=0.2)  # "ready" comes 0.6 s after the spawn
+    with guard:
+        res, took = _run_child(guard, tmp_path, shutdown=1.5, on_line=on_line)
+    assert res.interrupted and res.returncode == 130, res.lines
+    assert "stopped after 1 SIGINT" in res.lines and "SIGINT 2" not in res.lines
+
+
+def _interrupt_when_ready_within_the_startup_window(tmp_path, resend_on_startup: bool):
+    import threading
+
+    from ralf.stacks.process import InterruptGuard
+
+    main = threading.main_thread().ident
+
+    def on_line(line: str) -> None:
+        if line == "ready":
+            signal.pthread_kill(main, signal.SIGINT)
+
+    guard = InterruptGuard(grace=30, resend=0.3, startup=5.0)  # "ready" comes well inside the startup window
+    with guard:
+        res, _ = _run_child(guard, tmp_path, shutdown=1.5, on_line=on_line, resend_on_startup=resend_on_startup)
+    assert res.interrupted and res.returncode == 130, res.lines
+    return res.lines
+
+
+def test_the_startup_repeat_is_real_and_opentofu_opts_out_of_it(tmp_path):
+    """Inside the startup window a delivered SIGINT is repeated, unless the program must get exactly one."""
+    assert "SIGINT 2" in _interrupt_when_ready_within_the_startup_window(tmp_path, resend_on_startup=True)
+    assert "SIGINT 2" not in _interrupt_when_ready_within_the_startup_window(tmp_path, resend_on_startup=False)
+
+
+def test_a_signal_while_attach_holds_the_lock_does_not_deadlock():
+    import threading
+
+    from ralf.stacks.process import InterruptGuard
+
+    guard = InterruptGuard()
+
+    def inside_attach() -> None:
+        with guard._lock:  # the handler runs on the thread that holds the lock, as inside attach()
+            guard._handle(signal.SIGINT, None)
+
+    t = threading.Thread(target=inside_attach, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive() and guard.requested

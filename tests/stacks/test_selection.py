@@ -98,3 +98,26 @@ def test_every_apply_template_environment_selects_its_stacks(default_catalog):
         sel = selection_from_env(t.env)
         assert sel.apply is t.auto_apply
         assert tuple(names(select_stacks(default_catalog, sel.only, sel.start_at))) == t.stacks, t.name
+
+
+def test_errors_name_the_flag_when_the_value_came_from_one(default_catalog):
+    env = {"ONLY_STACKS": "044-n8n-lxc", "START_AT": "000"}
+    sel = resolve_selection(env, only=("044-n8n",))
+    assert sel.only_source == "--only" and sel.start_source == "START_AT"
+    with pytest.raises(UsageError, match="unknown stack 044-n8n in --only;"):
+        select_stacks(default_catalog, sel.only, sel.start_at, only_source=sel.only_source)
+    sel = resolve_selection({"ONLY_STACKS": "044-n8n"})
+    with pytest.raises(UsageError, match="unknown stack 044-n8n in ONLY_STACKS;"):
+        select_stacks(default_catalog, sel.only, sel.start_at, only_source=sel.only_source)
+    with pytest.raises(UsageError, match="--start-at='x' is not a stack prefix"):
+        resolve_selection({"START_AT": "000"}, start_at="x")
+    sel = resolve_selection({"START_AT": "bad"}, start_at="999")  # the flag wins; the variable is not even read
+    assert sel.start_at == "999" and sel.describe() == "mode=plan --start-at=999"
+    with pytest.raises(UsageError, match=r"no stacks selected \(--start-at=999\); nothing to run"):
+        select_stacks(default_catalog, sel.only, sel.start_at, start_source=sel.start_source)
+
+
+def test_an_empty_selection_can_be_allowed_for_a_listing(default_catalog):
+    assert select_stacks(default_catalog, ["020-postgres-lxc"], "030", allow_empty=True) == []
+    with pytest.raises(UsageError, match="unknown stack"):  # a wrong name is still wrong
+        select_stacks(default_catalog, ["nope"], None, allow_empty=True)

@@ -60,8 +60,8 @@ def test_lock_held_in_process(run_cli, default_copy, fakes, state):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--start-at", "abc"], "START_AT='abc'"),
-    (["--only", "nope"], "unknown stack nope"),
+    (["--start-at", "abc"], "--start-at='abc'"),
+    (["--only", "nope"], "unknown stack nope in --only"),
 ])
 def test_bad_flags_exit_2(run_cli, default_copy, state, args, msg):
     code, out, err = run_cli("stacks", "run", *args, "--platform", str(default_copy.source))
@@ -93,3 +93,31 @@ def test_unusable_state_directory_is_one_clear_error(run_cli, default_copy, fake
     assert err.strip() == (f"ralf: cannot use the state directory {blocker / 'state'}: Not a directory "
                            "(set RALF_STATE_DIR or --state-dir to a writable directory)")
     assert fakes.calls() == []
+
+
+def test_list_with_an_empty_selection_lists_everything_unselected(run_cli, default_copy, fakes, state):
+    env = {"ONLY_STACKS": "020-postgres-lxc", "START_AT": "030"}
+    code, out, err = run_cli("stacks", "list", "--json", "--platform", str(default_copy.source), env=env)
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["stacks"]) > 10 and not any(r["selected"] for r in data["stacks"])
+    assert "no stacks selected (ONLY_STACKS=020-postgres-lxc, START_AT=030)" in data["note"]
+    code, out, err = run_cli("stacks", "list", "--start-at", "999", "--platform", str(default_copy.source),
+                             env={"ONLY_STACKS": ""})
+    assert code == 0, err
+    assert "113-mail-config" in out and "yes (#" not in out
+    assert "note: no stacks selected (--start-at=999)" in out
+    # running it is still refused before anything runs
+    code, out, err = run_cli("stacks", "run", "--platform", str(default_copy.source), env=env)
+    assert code == 2 and "no stacks selected" in err and "nothing to run" in err
+    assert fakes.calls("tofu") == [] and fakes.calls("ansible-playbook") == []
+
+
+def test_unknown_stack_names_the_flag_or_the_variable(run_cli, default_copy, state):
+    code, _, err = run_cli("stacks", "run", "--only", "044-n8n", "--platform", str(default_copy.source),
+                           env={"ONLY_STACKS": "044-n8n-lxc"})
+    assert code == 2 and "unknown stack 044-n8n in --only" in err
+    code, _, err = run_cli("stacks", "list", "--platform", str(default_copy.source), env={"ONLY_STACKS": "044-n8n"})
+    assert code == 2 and "unknown stack 044-n8n in ONLY_STACKS" in err
+    code, _, err = run_cli("stacks", "list", "--start-at", "abc", "--platform", str(default_copy.source))
+    assert code == 2 and "--start-at='abc' is not a stack prefix" in err

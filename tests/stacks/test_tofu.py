@@ -243,3 +243,23 @@ def test_run_directory_has_a_log_per_stack_and_a_summary(default_copy, fakes, st
     assert [s["result"] for s in summary["stacks"]] == ["succeeded", "succeeded"]
     assert "$ " in (result.run_dir / "01-044-n8n-lxc.log").read_text()
     assert stat.S_IMODE(os.stat(state / "stacks.lock").st_mode) == 0o600
+
+
+def test_tofu_commands_run_without_the_startup_sigint_repeat(default_copy, fakes, state, monkeypatch):
+    """OpenTofu must get exactly one SIGINT (a second one drops its state lock); Ansible gets the repeat."""
+    import ralf.stacks.ansible
+    import ralf.stacks.tofu
+    from ralf.stacks import process
+
+    seen: list[tuple[str, bool]] = []
+
+    def recording(argv, **kw):
+        seen.append((Path(argv[0]).name, kw.get("resend_on_startup", True)))
+        return process.run_streamed(argv, **kw)
+
+    monkeypatch.setattr(ralf.stacks.tofu, "run_streamed", recording)
+    monkeypatch.setattr(ralf.stacks.ansible, "run_streamed", recording)
+    result = run_stacks(default_copy, "042-vaultwarden-lxc,043-vaultwarden-config", apply=True, repo_root=REPO)
+    assert result.ok
+    assert {repeat for name, repeat in seen if name == "tofu"} == {False}
+    assert {repeat for name, repeat in seen if name == "ansible-playbook"} == {True}

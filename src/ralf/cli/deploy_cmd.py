@@ -25,7 +25,7 @@ from ralf.cli.common import emit_json, json_option, load_catalog, platform_optio
 @click.option("--dry-run", is_flag=True, help="Print the plan only; run nothing.")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before a plan that changes the shared base.")
 @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None, metavar="[RUN]",
-              help="Continue a failed or stopped run (default: the newest) from its failed step.")
+              help="Continue a failed, stopped or interrupted run (default: the newest) from its failed step.")
 @click.option("--timeout", "timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a step after this long (default 3600): its Semaphore task is stopped, a local run "
                    "interrupted.")

@@ -1,4 +1,8 @@
-"""``ralf history``: recent deploy runs from the journal, or one run's steps with their triage."""
+"""``ralf history``: recent deploy runs from the journal, or one run's steps with their triage.
+
+Reading the journal marks runs whose ralf process died (SIGKILL, power loss) ``interrupted``; see
+:meth:`ralf.journal.Journal.reap_stale`.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ def history(run_id: int | None, limit: int, as_json: bool) -> None:
                 return
             click.echo(f"run {run['id']}: {run['result']} — {run['pattern']} {run['request'] or '(standard order)'}, "
                        f"{run['executor']}, started {run['started_at']}"
-                       + (f", resumed from run {run['resumed_from']}" if run["resumed_from"] else ""))
+                       + (f", resumed from run {run['resumed_from']}" if run["resumed_from"] else "")
+                       + (f", ralf pid {run['owner_pid']} on {run['owner_host']}"
+                          if run["result"] == "running" and run.get("owner_host") else ""))
             for s in run["steps"]:
                 extra = f" task {s['task_id']}" if s["task_id"] is not None else ""
                 src = f" (run {s['from_run']})" if s["from_run"] else ""
@@ -52,8 +58,15 @@ def history(run_id: int | None, limit: int, as_json: bool) -> None:
     rows = [["run", "started", "request", "pattern", "executor", "result", "steps", "failed step", "duration"]]
     for r in runs:
         rows.append([str(r["id"]), r["started_at"], r["request"] or "(standard)", r["pattern"], r["executor"],
-                     r["result"], f"{r['steps_succeeded']}/{r['steps_total']}", r["failed_step"] or "",
+                     _result(r), f"{r['steps_succeeded']}/{r['steps_total']}", r["failed_step"] or "",
                      fmt_duration(r["duration"])])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _result(run: dict) -> str:
+    """A run's result; a running one says where it runs (a run whose ralf died shows ``interrupted``)."""
+    if run["result"] == "running" and run.get("owner_host"):
+        return f"running (pid {run['owner_pid']} on {run['owner_host']})"
+    return run["result"]

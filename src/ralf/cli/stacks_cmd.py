@@ -36,11 +36,15 @@ def stacks() -> None:
 def list_cmd(only: tuple[str, ...], start_at: str | None, as_json: bool) -> None:
     """Stacks in run order, their type, and whether the current selection includes them."""
     from ralf.catalog import Catalog
-    from ralf.stacks.selection import resolve_selection, select_stacks
+    from ralf.stacks.selection import empty_selection, resolve_selection, select_stacks
 
     catalog = Catalog(load())
     sel = resolve_selection(os.environ, only=only or None, start_at=start_at)
-    chosen = select_stacks(catalog, sel.only, sel.start_at)
+    # an empty selection is still a listing (every stack, none selected); `stacks run` refuses it
+    chosen = select_stacks(catalog, sel.only, sel.start_at, only_source=sel.only_source,
+                           start_source=sel.start_source, allow_empty=True)
+    note = (f"{empty_selection(sel.only, sel.start_at, sel.only_source, sel.start_source)}; "
+            "`ralf stacks run` would refuse to run") if not chosen else None
     order = {s.name: i for i, s in enumerate(chosen, 1)}
     rows = []
     for s in catalog.stacks:
@@ -48,7 +52,7 @@ def list_cmd(only: tuple[str, ...], start_at: str | None, as_json: bool) -> None
         rows.append({**s.to_dict(), "state": state, "selected": s.name in order, "position": order.get(s.name)})
     if as_json:
         emit_json({"mode": "apply" if sel.apply else "plan", "only": sel.only, "start_at": sel.start_at,
-                   "stacks": rows})
+                   "stacks": rows, **({"note": note} if note else {})})
         return
     table(
         f"Stacks ({sel.describe()})",
@@ -56,6 +60,8 @@ def list_cmd(only: tuple[str, ...], start_at: str | None, as_json: bool) -> None
         [[r["name"], r["type"], r["service"], r["group"], r["state"],
           f"yes (#{r['position']})" if r["selected"] else "no"] for r in rows],
     )
+    if note:
+        click.echo(f"note: {note}")
 
 
 @stacks.command("run")
@@ -90,7 +96,7 @@ def run_cmd(only: tuple[str, ...], start_at: str | None, apply: bool | None, wai
     result = run_stacks(
         platform, sel.only, sel.start_at, apply=sel.apply, state_dir=Path(state_dir) if state_dir else None,
         on_output=out, wait=wait, tofu_binary=tofu_binary,
-        command=" ".join(["ralf", *sys.argv[1:]]),
+        command=" ".join(["ralf", *sys.argv[1:]]), only_source=sel.only_source, start_source=sel.start_source,
     )
     if as_json:
         emit_json(result.to_dict())

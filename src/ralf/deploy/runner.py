@@ -6,6 +6,8 @@ run in the journal and return a :class:`RunReport`. When Semaphore does not answ
 while the executor prepares, the run is still recorded: its first step fails with that error and is
 triaged like any Semaphore failure, so `ralf history` shows it and `--resume` starts it again later.
 :func:`resume_point` finds where a journaled run left off and refuses when the plan has changed since.
+A run whose ralf died without finishing it (SIGKILL, power loss) is marked ``interrupted`` by the journal
+and resumes from its stopped step; one still running, or owned by another host, is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ralf.deploy.output import Reporter
 from ralf.deploy.results import (FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepOutcome,
                                  StepReport)
 from ralf.errors import UsageError
-from ralf.journal import Journal, now_iso
+from ralf.journal import Journal, now_iso, this_host
 from ralf.semaphore.errors import SemaphoreServerError, SemaphoreUnreachable
 
 DEFAULT_TIMEOUT = 3600.0
@@ -137,6 +139,18 @@ def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool
         return Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`ralf deploy --resume {run_id}`")
 
 
+def running_note(run: dict) -> str:
+    """Why a run still marked ``running`` cannot be resumed from here (see :meth:`Journal.reap_stale`)."""
+    pid, host = run.get("owner_pid"), run.get("owner_host")
+    if pid is None or not host:
+        return ("is still marked running (another ralf, or one that died before the journal recorded its "
+                "process); start a new deploy instead")
+    if host != this_host():
+        return (f"is running on host {host} (ralf pid {pid}); only that host can tell whether it still runs — "
+                f"resume it there once it has ended")
+    return f"is still running (ralf pid {pid} on this host); wait for it to end, or stop it, then resume"
+
+
 def resume_point(journal: Journal, run_ref: str | None, build_plan) -> tuple[dict, Any, int]:
     """The run to resume, its plan rebuilt from the stored request, and the first step to run.
 
@@ -164,8 +178,7 @@ def resume_point(journal: Journal, run_ref: str | None, build_plan) -> tuple[dic
     if run["result"] == SUCCEEDED:
         raise UsageError(f"run {run['id']} succeeded; there is nothing to resume")
     if run["result"] == "running":
-        raise UsageError(f"run {run['id']} is still marked running (another ralf, or one that died); "
-                         "start a new deploy instead")
+        raise UsageError(f"run {run['id']} {running_note(run)}")
     plan = build_plan(run["request_args"])
     if plan.fingerprint() != run["fingerprint"]:
         raise UsageError(
@@ -178,4 +191,4 @@ def resume_point(journal: Journal, run_ref: str | None, build_plan) -> tuple[dic
     return run, plan, start
 
 
-__all__ = ["execute", "resume_point", "DEFAULT_TIMEOUT", "NOT_RUN"]
+__all__ = ["execute", "resume_point", "running_note", "DEFAULT_TIMEOUT", "NOT_RUN"]

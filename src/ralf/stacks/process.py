@@ -4,6 +4,13 @@ The child runs in its own process group, so a terminal Ctrl-C (or Semaphore stop
 SIGTERM) reaches ralf first; ralf forwards SIGINT to the child's group (OpenTofu and Ansible both
 stop cleanly on it and release their locks), escalates to SIGTERM and then SIGKILL if the child
 does not stop in time, and records the interruption instead of dying half-way.
+
+An interrupt that arrives before the child's pid is known is forwarded as soon as it is. One that
+reaches a child still starting up can be lost (Python raises KeyboardInterrupt inside import
+machinery or code that swallows it, and the child carries on), so a SIGINT sent within ``startup``
+seconds of the spawn is sent once more after ``resend`` seconds if the child still runs; a later one
+is not, and OpenTofu never gets the repeat (``resend_on_startup=False``): a second SIGINT makes it
+exit at once instead of cleanly, which can leave its state lock behind.
 """
 
 from __future__ import annotations
@@ -33,15 +40,24 @@ class Redactor:
 
 
 class InterruptGuard:
-    """Turns SIGINT/SIGTERM into a request to stop the current child (installed only in the main thread)."""
+    """Turns SIGINT/SIGTERM into a request to stop the current child (installed only in the main thread).
 
-    def __init__(self, grace: float = 30.0) -> None:
+    The handler runs on the main thread, possibly while :meth:`attach` holds the lock, hence a
+    re-entrant lock; each child gets the interrupt forwarded once (no accidental second SIGINT).
+    """
+
+    def __init__(self, grace: float = 30.0, *, resend: float = 3.0, startup: float = 3.0) -> None:
         self.grace = grace
+        self.resend = resend
+        self.startup = startup
         self.requested = False
         self.signum: int | None = None
         self._child: subprocess.Popen | None = None
+        self._spawned = 0.0
+        self._resend = True
+        self._forwarded: subprocess.Popen | None = None
         self._old: dict[int, object] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._timers: list[threading.Timer] = []
 
     def __enter__(self) -> "InterruptGuard":
@@ -62,12 +78,21 @@ class InterruptGuard:
         self.signum = self.signum or signum
         with self._lock:
             child = self._child
-        if child is None or child.poll() is not None:
+            if child is None or child.poll() is not None:
+                return  # forwarded by attach() as soon as the next child's pid is known
+            if again and self._forwarded is child:  # a second Ctrl-C: no more patience
+                _kill_group(child, signal.SIGKILL)
+                return
+            self._forward(child)
+
+    def _forward(self, child: subprocess.Popen) -> None:
+        """SIGINT to the child's group, once; then (startup only) SIGINT again, SIGTERM, SIGKILL."""
+        if self._forwarded is child:
             return
-        if again:  # a second Ctrl-C: no more patience
-            _kill_group(child, signal.SIGKILL)
-            return
+        self._forwarded = child
         _kill_group(child, signal.SIGINT)
+        if self._resend and time.monotonic() - self._spawned < self.startup:
+            self._escalate(child, signal.SIGINT, self.resend)
         self._escalate(child, signal.SIGTERM, self.grace)
         self._escalate(child, signal.SIGKILL, self.grace + 5)
 
@@ -88,12 +113,15 @@ class InterruptGuard:
             time.sleep(min(0.1, max(0.0, end - time.monotonic())))
         return self.requested
 
-    def attach(self, child: subprocess.Popen | None) -> None:
+    def attach(self, child: subprocess.Popen | None, *, resend_on_startup: bool = True) -> None:
+        """The child now running (None: none); a stop requested before its pid was known is forwarded now."""
         with self._lock:
             self._child = child
-        if child is not None and self.requested:
-            _kill_group(child, signal.SIGINT)
-            self._escalate(child, signal.SIGKILL, self.grace)
+            if child is not None:
+                self._spawned = time.monotonic()
+                self._resend = resend_on_startup
+                if self.requested:
+                    self._forward(child)
 
 
 def _kill_group(child: subprocess.Popen, sig: int) -> None:
@@ -124,8 +152,11 @@ def run_streamed(
     on_line: Callable[[str], None] | None = None,
     redact: Redactor | None = None,
     guard: InterruptGuard | None = None,
+    resend_on_startup: bool = True,
 ) -> ProcResult:
-    """Run ``argv``; every output line (stdout and stderr merged) is redacted, logged and passed on."""
+    """Run ``argv``; every output line (stdout and stderr merged) is redacted, logged and passed on.
+
+    ``resend_on_startup=False`` for programs that must get exactly one SIGINT (OpenTofu)."""
     redact = redact or Redactor()
     try:
         child = subprocess.Popen(
@@ -146,7 +177,7 @@ def run_streamed(
     except OSError as e:
         raise ExternalToolError(f"cannot start {argv[0]}: {e.strerror}") from None
     if guard is not None:
-        guard.attach(child)
+        guard.attach(child, resend_on_startup=resend_on_startup)
     lines: list[str] = []
     try:
         assert child.stdout is not None

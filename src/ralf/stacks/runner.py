@@ -178,13 +178,19 @@ def run_stacks(
     on_start: Callable[[Path], None] | None = None,
     import_retries: int | None = None,
     import_retry_delay: float | None = None,
+    only_source: str = "ONLY_STACKS",
+    start_source: str = "START_AT",
 ) -> RunResult:
-    """Run the selected stacks; raises :class:`RalfError` for anything detected before the first stack."""
+    """Run the selected stacks; raises :class:`RalfError` for anything detected before the first stack.
+
+    ``only_source`` / ``start_source`` name where ``only`` / ``start_at`` came from (variable or flag) in errors.
+    """
     from ralf.paths import state_dir as default_state_dir
 
     env = dict(os.environ if environ is None else environ)
     catalog = Catalog(platform)
-    stacks = select_stacks(catalog, parse_only(only), start_at)
+    stacks = select_stacks(catalog, parse_only(only), start_at, only_source=only_source,
+                           start_source=start_source)
     tofu_path, ansible_path, creds = preflight(platform, stacks, env, tofu_binary)
     retries = ansible_retries if ansible_retries is not None else _int_env(env, "RALF_ANSIBLE_RETRIES", 3)
     delay = (ansible_retry_delay if ansible_retry_delay is not None

@@ -8,7 +8,8 @@ This is the contract Semaphore environments rely on (all values are strings):
   look like a stack prefix (digits, optionally followed by the rest of a stack name).
 - ``AUTO_APPLY``: ``"1"`` applies; anything else plans (tofu plan, ansible --syntax-check).
 
-A selection that ends up empty fails before anything runs. Pure: no I/O.
+A selection that ends up empty fails before anything runs (``ralf stacks list`` still lists every stack,
+none selected). Errors name where a value came from: the variable, or the flag that set it. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -23,18 +24,24 @@ from ralf.errors import UsageError
 START_AT = re.compile(r"^[0-9]+(-[a-z0-9-]*)?$")
 
 
+ONLY_ENV, START_ENV = "ONLY_STACKS", "START_AT"
+ONLY_FLAG, START_FLAG = "--only", "--start-at"
+
+
 @dataclass(frozen=True)
 class Selection:
     only: list[str] | None = None
     start_at: str | None = None
     apply: bool = False
+    only_source: str = ONLY_ENV  # where ``only`` came from: ONLY_STACKS or --only
+    start_source: str = START_ENV  # where ``start_at`` came from: START_AT or --start-at
 
     def describe(self) -> str:
         parts = [f"mode={'apply' if self.apply else 'plan'}"]
         if self.only:
-            parts.append(f"ONLY_STACKS={' '.join(self.only)}")
+            parts.append(f"{self.only_source}={' '.join(self.only)}")
         if self.start_at:
-            parts.append(f"START_AT={self.start_at}")
+            parts.append(f"{self.start_source}={self.start_at}")
         return " ".join(parts)
 
 
@@ -47,12 +54,12 @@ def parse_only(value: str | list[str] | tuple[str, ...] | None) -> list[str] | N
     return names or None
 
 
-def parse_start_at(value: str | None) -> str | None:
+def parse_start_at(value: str | None, source: str = START_ENV) -> str | None:
     if value is None or value.strip() == "":
         return None
     v = value.strip()
     if not START_AT.match(v):
-        raise UsageError(f"START_AT={value!r} is not a stack prefix; expected digits such as 000 or 042")
+        raise UsageError(f"{source}={value!r} is not a stack prefix; expected digits such as 000 or 042")
     return v
 
 
@@ -75,24 +82,32 @@ def resolve_selection(
     start_at: str | None = None,
     apply: bool | None = None,
 ) -> Selection:
-    """Flags win; each setting without a flag comes from the environment."""
-    env = selection_from_env(environ)
+    """Flags win; each setting without a flag comes from the environment (and says which it was)."""
+    only_flag, start_flag = bool(only), start_at is not None
     return Selection(
-        only=parse_only(only) if only else env.only,
-        start_at=parse_start_at(start_at) if start_at is not None else env.start_at,
-        apply=apply if apply is not None else env.apply,
+        only=parse_only(only) if only_flag else parse_only(environ.get(ONLY_ENV)),
+        start_at=parse_start_at(start_at, START_FLAG) if start_flag else parse_start_at(environ.get(START_ENV)),
+        apply=apply if apply is not None else parse_auto_apply(environ.get("AUTO_APPLY")),
+        only_source=ONLY_FLAG if only_flag else ONLY_ENV,
+        start_source=START_FLAG if start_flag else START_ENV,
     )
 
 
-def select_stacks(catalog: Catalog, only: list[str] | None, start_at: str | None) -> list[Stack]:
-    """The stacks to run, in run order; unknown names and an empty result raise :class:`UsageError`."""
-    start = parse_start_at(start_at)
+def select_stacks(catalog: Catalog, only: list[str] | None, start_at: str | None, *,
+                  only_source: str = ONLY_ENV, start_source: str = START_ENV,
+                  allow_empty: bool = False) -> list[Stack]:
+    """The stacks to run, in run order; unknown names and an empty result raise :class:`UsageError`.
+
+    ``only_source`` / ``start_source`` name where the values came from (the variable or the flag) in
+    errors. ``allow_empty`` returns ``[]`` instead of failing (a listing; see :func:`empty_selection`).
+    """
+    start = parse_start_at(start_at, start_source)
     index = catalog.stack_index
     if only:
         unknown = [n for n in only if n not in index]
         if unknown:
             raise UsageError(
-                f"unknown stack{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in ONLY_STACKS; "
+                f"unknown stack{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in {only_source}; "
                 f"valid stacks: {', '.join(index)}"
             )
         seen: set[str] = set()
@@ -104,11 +119,17 @@ def select_stacks(catalog: Catalog, only: list[str] | None, start_at: str | None
     else:
         ordered = list(catalog.stacks)
     chosen = [s for s in ordered if start is None or s.name >= start]
-    if not chosen:
-        what = []
-        if only:
-            what.append(f"ONLY_STACKS={' '.join(only)}")
-        if start:
-            what.append(f"START_AT={start}")
-        raise UsageError(f"no stacks selected ({', '.join(what) or 'the platform has no stacks'}); nothing to run")
+    if not chosen and not allow_empty:
+        raise UsageError(f"{empty_selection(only, start, only_source, start_source)}; nothing to run")
     return chosen
+
+
+def empty_selection(only: list[str] | None, start_at: str | None, only_source: str = ONLY_ENV,
+                    start_source: str = START_ENV) -> str:
+    """``no stacks selected (…)``, naming the settings that left nothing."""
+    what = []
+    if only:
+        what.append(f"{only_source}={' '.join(only)}")
+    if start_at:
+        what.append(f"{start_source}={start_at}")
+    return f"no stacks selected ({', '.join(what) or 'the platform has no stacks'})"

@@ -251,7 +251,8 @@ def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, st
         header = f"$ {' '.join(argv)}    (in {d})"
         log.write(header + "\n")
         ctx.say(f"[ralf] {header}")
-        return run_streamed(argv, cwd=d, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard)
+        return run_streamed(argv, cwd=d, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard,
+                            resend_on_startup=False)  # a second SIGINT would make tofu drop its state lock
 
     def stop(res, note: str) -> Outcome:
         outcome.result = "interrupted" if res.interrupted else "failed"
