@@ -19,6 +19,31 @@ def platform_args(repo_root):
     return ["--platform", str(repo_root / "platform.yaml")]
 
 
+@pytest.fixture
+def local_steps(monkeypatch) -> list[str]:
+    """Replace the local executor with one that records the templates it runs and succeeds."""
+    import ralf.deploy
+    from ralf.deploy.results import SUCCEEDED, StepOutcome
+
+    used: list[str] = []
+
+    class StubLocal:
+        name = "local"
+
+        def __init__(self, platform, **kw):
+            pass
+
+        def prepare(self, plan):
+            pass
+
+        def run_step(self, step, ctx):
+            used.append(step.template)
+            return StepOutcome(SUCCEEDED)
+
+    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    return used
+
+
 def test_dry_run_prints_the_plan_and_runs_nothing(run_cli, env, fake, platform_args, tmp_path):
     code, out, err = run_cli(*platform_args, "deploy", "vault", "--dry-run", env=env)
     assert code == 0, err
@@ -154,30 +179,13 @@ def test_pattern_b_asks_on_a_terminal(run_cli, env, fake, platform_args, monkeyp
         assert "not confirmed" in err
 
 
-def test_resume_keeps_the_runs_executor_unless_one_is_given(run_cli, env, fake, platform_args, monkeypatch,
+def test_resume_keeps_the_runs_executor_unless_one_is_given(run_cli, env, fake, platform_args, local_steps,
                                                            default_catalog, tmp_path):
     """A break-glass (local) run resumes locally; `--executor semaphore` moves it back to Semaphore."""
-    import ralf.deploy
-    from ralf.deploy.results import SUCCEEDED, StepOutcome
     from ralf.journal import Journal
     from ralf.planner import build_plan
 
-    used: list[str] = []
-
-    class StubLocal:
-        name = "local"
-
-        def __init__(self, platform, **kw):
-            pass
-
-        def prepare(self, plan):
-            pass
-
-        def run_step(self, step, ctx):
-            used.append(step.template)
-            return StepOutcome(SUCCEEDED)
-
-    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    used = local_steps
     plan = build_plan(default_catalog, "vault")
     with Journal(tmp_path / "state" / "journal.sqlite3") as j:
         for _ in range(2):
@@ -216,27 +224,10 @@ def test_sigterm_stops_the_task_and_records_the_run(run_cli, env, fake, platform
     assert "interrupted" in out
 
 
-def test_a_platform_without_semaphore_runs_locally_by_default(run_cli, env, monkeypatch, repo_root):
+def test_a_platform_without_semaphore_runs_locally_by_default(run_cli, env, local_steps, repo_root):
     """The lab has no semaphore section: `ralf deploy` says it runs locally instead of failing."""
-    import ralf.deploy
-    from ralf.deploy.results import SUCCEEDED, StepOutcome
 
-    used: list[str] = []
-
-    class StubLocal:
-        name = "local"
-
-        def __init__(self, platform, **kw):
-            pass
-
-        def prepare(self, plan):
-            pass
-
-        def run_step(self, step, ctx):
-            used.append(step.template)
-            return StepOutcome(SUCCEEDED)
-
-    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    used = local_steps
     code, out, err = run_cli("--platform", str(repo_root / "examples/lab/platform.yaml"), "deploy", "web",
                              "--no-checks", env=env)
     assert code == 0, out + err

@@ -8,16 +8,11 @@ import sys
 import click
 
 from ralf.cli.common import emit_json, json_option, load_catalog, platform_option
+from ralf.cli.plan_cmd import request_options
 
 
 @click.command()
-@click.argument("request", nargs=-1)
-@click.option("--changed", "changed", multiple=True, metavar="PATH",
-              help="A changed repository path (repeatable; several paths may follow one flag).")
-@click.option("--changed-from", "changed_from", metavar="GITREF",
-              help="Deploy what changed between GITREF and the working tree.")
-@click.option("--repo", "repo_root", metavar="DIR", default=None,
-              help="Git repository for --changed-from (default: the platform file's directory).")
+@request_options
 @click.option("--executor", type=click.Choice(["semaphore", "local"]), default=None,
               help="semaphore (default when the platform file has a semaphore section): run the templates as "
                    "Semaphore tasks; local (the default otherwise): run stacks and smokes in-process (break-glass, "

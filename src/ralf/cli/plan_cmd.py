@@ -7,14 +7,23 @@ import click
 from ralf.cli.common import emit_json, json_option, load_catalog, platform_option
 
 
+def request_options(f):
+    """REQUEST... plus --changed/--changed-from/--repo: what `plan` and `deploy` both accept."""
+    for option in reversed([
+        click.argument("request", nargs=-1),
+        click.option("--changed", "changed", multiple=True, metavar="PATH",
+                     help="A changed repository path (repeatable; several paths may follow one flag)."),
+        click.option("--changed-from", "changed_from", metavar="GITREF",
+                     help="Use the files changed between GITREF and the working tree."),
+        click.option("--repo", "repo_root", metavar="DIR", default=None,
+                     help="Git repository for --changed-from (default: the platform file's directory)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @click.command()
-@click.argument("request", nargs=-1)
-@click.option("--changed", "changed", multiple=True, metavar="PATH",
-              help="A changed repository path (repeatable; several paths may follow one flag).")
-@click.option("--changed-from", "changed_from", metavar="GITREF",
-              help="Use the files changed between GITREF and the working tree.")
-@click.option("--repo", "repo_root", metavar="DIR", default=None,
-              help="Git repository for --changed-from (default: the platform file's directory).")
+@request_options
 @platform_option
 @json_option
 def plan(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str | None,
