@@ -40,3 +40,13 @@ STANDARD = [
     "RALF Vault Apply", "RALF Vault Smoke", "RALF Automation Apply", "RALF Automation Smoke",
     "RALF Communication Apply", "RALF Communication Smoke", "RALF AI Apply", "RALF AI Smoke",
 ]
+
+# A service the user adds to platform.yaml (indented as an entry under `services:`).
+NEW_SERVICE_YAML = """  grafana:
+    word: Grafana
+    group: automation
+    ct_id: 4060
+    ip: 10.10.40.60
+    hostname: grafana
+    stacks: [046-grafana-lxc, 047-grafana-config]
+"""

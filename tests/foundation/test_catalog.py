@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_expectations import ORIGINAL_28
+from runbook_expectations import NEW_SERVICE_YAML, ORIGINAL_28
 
 
 def test_the_original_28_templates_with_their_meaning(default_catalog):
@@ -83,15 +83,7 @@ def test_a_new_service_in_the_file_yields_its_templates_without_code(write_platf
     from ralf.catalog import Catalog
     from ralf.loader import load_platform
 
-    text = (repo_root / "platform.yaml").read_text() + """
-  grafana:
-    word: Grafana
-    group: automation
-    ct_id: 4060
-    ip: 10.10.40.60
-    hostname: grafana
-    stacks: [046-grafana-lxc, 047-grafana-config]
-"""
+    text = (repo_root / "platform.yaml").read_text() + "\n" + NEW_SERVICE_YAML
     c = Catalog(load_platform(write_platform(text)))
     assert c.template("RALF Grafana Apply").stacks == ("046-grafana-lxc", "047-grafana-config")
     assert c.template("RALF Automation Apply").stacks == (

@@ -9,7 +9,7 @@ import pytest
 from ralf.errors import UsageError
 from ralf.planner import build_plan
 
-from runbook_expectations import STANDARD
+from runbook_expectations import NEW_SERVICE_YAML, STANDARD
 
 
 def names(plan):
@@ -193,16 +193,7 @@ def test_editing_one_service_in_the_platform_file_is_pattern_a_for_it(platform_r
 
 
 def test_adding_a_service_to_the_platform_file_deploys_it(platform_repo):
-    c = _catalog_after_edit(platform_repo, "  exo:\n", """  grafana:
-    word: Grafana
-    group: automation
-    ct_id: 4060
-    ip: 10.10.40.60
-    hostname: grafana
-    stacks: [046-grafana-lxc, 047-grafana-config]
-
-  exo:
-""")
+    c = _catalog_after_edit(platform_repo, "  exo:\n", NEW_SERVICE_YAML + "\n  exo:\n")
     p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
     assert names(p) == ["RALF Grafana Apply", "RALF Automation Smoke"]
 
