@@ -64,15 +64,12 @@ say "the platform at a glance: ralf status --platform $LAB"
 BOARD="$("$PY" -c 'from ralf.paths import state_dir; print(state_dir() / "lab" / "status.html")')"
 ralf status --platform "$LAB" --html "$BOARD"
 
+echo
+echo "The lab is up. Next:"
 case "$BIN" in
-  "$PWD"/.venv/*) ONPATH="  export PATH=\"$BIN:\$PATH\"              put this ralf on your PATH first
-" ;;
-  *) ONPATH="" ;;
+  "$PWD"/.venv/*) echo "  export PATH=\"$BIN:\$PATH\"   put this ralf on your PATH first" ;;
 esac
 cat <<EOF_NEXT
-
-The lab is up. Next:
-${ONPATH}
   ralf smoke platform --platform $LAB      check it again
   open $BOARD      the status board as a page
   docs/lab-tour.md                          break something, watch it fail, triage, fix, resume
