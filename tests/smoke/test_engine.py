@@ -231,3 +231,18 @@ def test_interrupt_returns_at_once_instead_of_waiting_for_every_deadline(make_pl
     with pytest.raises(KeyboardInterrupt):
         run_smoke("phase1", p)
     assert time.monotonic() - start < 3
+
+
+def test_a_service_none_of_whose_checks_could_run_is_not_reported_as_passed():
+    from ralf.smoke.results import NOT_CHECKED, OK, WARN, CheckResult, ServiceResult
+
+    blind = ServiceResult("inside-only", "g", [
+        CheckResult("service in CT", "unit", "u", "x", NOT_CHECKED, "no transport"),
+        CheckResult("app port", "app_port", "p", "x", NOT_CHECKED, "no transport"),
+    ])
+    assert blind.status == WARN
+    partly = ServiceResult("mixed", "g", [
+        CheckResult("service in CT", "unit", "u", "x", NOT_CHECKED, "no transport"),
+        CheckResult("public endpoint", "tcp", "t", "x", OK, "open"),
+    ])
+    assert partly.status == OK

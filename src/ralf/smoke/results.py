@@ -2,7 +2,7 @@
 
 Statuses of a check: OK, WARN, FAIL, SKIPPED (an earlier layer failed) and NOT CHECKED (its
 transport is not configured; never counted as passed). A service is FAIL when any check failed,
-else WARN when any warned, else OK; its ``failed_layer`` and ``diagnosis`` name the first failing
+else WARN when any warned or when none of its checks could run (all NOT CHECKED), else OK; its ``failed_layer`` and ``diagnosis`` name the first failing
 layer, which is where the runbook's triage starts.
 """
 
@@ -59,6 +59,8 @@ class ServiceResult:
             return FAIL
         if WARN in statuses:
             return WARN
+        if statuses == {NOT_CHECKED}:
+            return WARN  # nothing could be checked at all: never report that as passed
         return OK
 
     @property
