@@ -10,14 +10,9 @@ import time
 
 import pytest
 
+from ports import free_port
 from ralf.lab import paths, supervisor
 from ralf.lab.supervisor import LabError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_unit(name: str, argv: list, ready=None, **extra) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
 import pytest
 
+from ports import free_port
 from ralf.semaphore.client import SemaphoreClient, parse_version
 from ralf.errors import SemaphoreError
 from ralf.semaphore.errors import (
@@ -17,12 +17,6 @@ from ralf.semaphore.errors import (
     SemaphoreServerError,
     SemaphoreUnreachable,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_token_auth_sends_bearer_and_reads_version(fake, client):
@@ -64,7 +58,7 @@ def test_missing_auth_is_401(fake):
 
 
 def test_unreachable_server_is_one_clear_error():
-    with SemaphoreClient(f"http://127.0.0.1:{_free_port()}", token="t", retries=1, backoff=0.01) as c:
+    with SemaphoreClient(f"http://127.0.0.1:{free_port()}", token="t", retries=1, backoff=0.01) as c:
         assert c.ping() is False
         with pytest.raises(SemaphoreUnreachable) as e:
             c.list_projects()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,11 +158,7 @@ def default_copy(tmp_path, state, fakes):
 
 
 def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_port()  # released at once: nothing listens there
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+from ports import free_port
 
 from ralf.triage.checks import Probes
 
@@ -47,11 +47,7 @@ def server():
 
 
 def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_port()  # released at once: nothing listens there
 
 
 def platform(url: str, **over):
