@@ -304,7 +304,8 @@ class Service(Strict):
 
     @property
     def stack_refs(self) -> list[StackRef]:
-        return [s if isinstance(s, StackRef) else StackRef(name=s, type=stack_type(s)) for s in self.stacks]
+        """Each stack with its type; a name whose type cannot be told is left out (validation reports it)."""
+        return [ref for ref in map(_stack_ref, self.stacks) if ref is not None]
 
 
 class Platform(Strict):
@@ -462,12 +463,12 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
         for key in s.secrets:
             if not re.match(r"^[A-Z_][A-Z0-9_]*$", key):
                 problems.append((f"{place}.secrets.{key}", "expected an environment variable name (A-Z, 0-9, _)"))
-        if any(r.type == "tofu" for r in _safe_refs(s)) and s.ct_id is None:
+        if any(r.type == "tofu" for r in s.stack_refs) and s.ct_id is None:
             problems.append((f"{place}.ct_id", "expected a CT id: the service has an OpenTofu (LXC) stack"))
     for g, count in members.items():
         if count == 0:
             problems.append((f"groups[{group_names.index(g)}]", f"group {g!r} has no services; every group needs one"))
-    has_tofu = any(r.type == "tofu" for s in p.services.values() for r in _safe_refs(s))
+    has_tofu = any(r.type == "tofu" for s in p.services.values() for r in s.stack_refs)
     if has_tofu and p.proxmox is None:
         problems.append(("proxmox", "expected a proxmox section: the platform has OpenTofu (LXC) stacks"))
     if has_tofu and p.state_backend is None:
@@ -481,17 +482,13 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
     return problems
 
 
-def _safe_refs(s: Service) -> list[StackRef]:
-    refs = []
-    for raw in s.stacks:
-        if isinstance(raw, StackRef):
-            refs.append(raw)
-        else:
-            try:
-                refs.append(StackRef(name=raw, type=stack_type(raw)))
-            except ValueError:
-                pass
-    return refs
+def _stack_ref(raw: "str | StackRef") -> StackRef | None:
+    if isinstance(raw, StackRef):
+        return raw
+    try:
+        return StackRef(name=raw, type=stack_type(raw))
+    except ValueError:
+        return None
 
 
 def _ipa_in(ip: str, network) -> bool:
