@@ -187,11 +187,7 @@ def _git(root: Path, ref: str, *args: str) -> str:
 def git_changed_files(ref: str, repo_root: str | Path = ".") -> list[str]:
     """Files changed between ``ref`` and the working tree (tracked changes plus untracked files)."""
     root = Path(repo_root)
-
-    def git(*args: str) -> str:
-        return _git(root, ref, *args)
-
-    changed = git("diff", "--name-only", ref, "--").splitlines()
-    untracked = git("ls-files", "--others", "--exclude-standard").splitlines()
+    changed = _git(root, ref, "diff", "--name-only", ref, "--").splitlines()
+    untracked = _git(root, ref, "ls-files", "--others", "--exclude-standard").splitlines()
     seen: set[str] = set()
     return [p for p in changed + untracked if p and not (p in seen or seen.add(p))]
