@@ -64,14 +64,19 @@ def _served_cert(host: str, port: int) -> bytes | None:
         return None
 
 
-def _wait_served(host: str, port: int, cert_file: Path, timeout: float = 5.0) -> None:
-    """Wait until nginx serves the certificate now in ``cert_file`` (a reload is asynchronous)."""
+def _wait_served(host: str, port: int, cert_file: Path, timeout: float = 15.0, in_a_row: int = 3) -> None:
+    """Wait until nginx serves the certificate now in ``cert_file`` (a reload is asynchronous).
+
+    Several handshakes in a row must see it: just after a reload the old worker may still accept a
+    connection or two with the old certificate while the new worker already answers."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
     want = x509.load_pem_x509_certificate(cert_file.read_bytes()).public_bytes(Encoding.DER)
     deadline = time.monotonic() + timeout
-    while _served_cert(host, port) != want and time.monotonic() < deadline:
+    seen = 0
+    while seen < in_a_row and time.monotonic() < deadline:
+        seen = seen + 1 if _served_cert(host, port) == want else 0
         time.sleep(0.05)
 
 
