@@ -4,7 +4,7 @@
 #   bash scripts/test.sh [PYTEST ARGS...]
 #
 # Installs, only when missing: nginx, PostgreSQL, Chromium and iproute2 (apt-get), and ralf with its test
-# extras (pip; into .venv when the system Python is externally managed). Then runs `python -m pytest -q`
+# extras (pip, into this checkout's .venv). Then runs `python -m pytest -q`
 # inside a network namespace where only loopback is up (as root, with unshare), so no test can reach a real
 # network. RALF_REQUIRE_NETNS=1 (set by CI) refuses to run the tests without that namespace.
 set -euo pipefail
@@ -25,12 +25,9 @@ if ((${#need[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-PY=python3
-managed=$(python3 -c 'import os, sysconfig; print(os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")))')
-if [ "$managed" = "True" ]; then
-  [ -x .venv/bin/python ] || python3 -m venv .venv
-  PY=.venv/bin/python
-fi
+# One install location for both README commands: this checkout's .venv (never the global Python).
+[ -x .venv/bin/python ] || python3 -m venv .venv
+PY=.venv/bin/python
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 BIN="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")"
 export PATH="$BIN:$PATH"   # ralf and ansible-playbook from the same Python as the tests
