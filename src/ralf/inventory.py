@@ -9,18 +9,34 @@ from __future__ import annotations
 from ralf.model import Platform
 
 
+def all_vars(platform: Platform) -> dict[str, str]:
+    """Variables for every host: connection, and on a local LXC node its host keys and package cache."""
+    a = platform.ansible
+    out: dict[str, str] = {}
+    if a.connection == "local":
+        out["ansible_connection"] = "local"
+    else:
+        out["ansible_user"] = a.user
+        ssh_args = a.ssh_common_args
+        if platform.lxc_host is not None:
+            from ralf.backends.lxc.node import lxc_path
+
+            # ralf recorded each CT's host key when it made the CT: check it strictly.
+            ssh_args = f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={lxc_path(platform) / 'known_hosts'}"
+        if ssh_args:
+            out["ansible_ssh_common_args"] = ssh_args
+    if a.python_interpreter:
+        out["ansible_python_interpreter"] = a.python_interpreter
+    if platform.lxc_host is not None:
+        url = f"http://{platform.lxc_host.host_ip}:{platform.lxc_host.cache_port}"
+        out.update(ralf_apt_mirror=f"{url}/debian", ralf_pip_find_links=f"{url}/pypi/",
+                   ralf_npm_cache_url=f"{url}/npm/")
+    return out
+
+
 def inventory_ini(platform: Platform) -> str:
     """Render the inventory as INI text (what ansible-playbook -i and Semaphore's static inventory take)."""
-    a = platform.ansible
-    lines = ["[all:vars]"]
-    if a.connection == "local":
-        lines.append("ansible_connection=local")
-    else:
-        lines.append(f"ansible_user={a.user}")
-        if a.ssh_common_args:
-            lines.append(f"ansible_ssh_common_args={a.ssh_common_args}")
-    if a.python_interpreter:
-        lines.append(f"ansible_python_interpreter={a.python_interpreter}")
+    lines = ["[all:vars]"] + [f"{k}={v}" for k, v in all_vars(platform).items()]
     for name, svc in platform.services.items():
         lines += ["", f"[{name}]", f"{svc.hostname} ansible_host={svc.ip}"]
     return "\n".join(lines) + "\n"
@@ -28,17 +44,7 @@ def inventory_ini(platform: Platform) -> str:
 
 def inventory_dict(platform: Platform) -> dict:
     """The same inventory as a dict in Ansible's YAML/JSON inventory layout."""
-    a = platform.ansible
-    all_vars: dict[str, str] = {}
-    if a.connection == "local":
-        all_vars["ansible_connection"] = "local"
-    else:
-        all_vars["ansible_user"] = a.user
-        if a.ssh_common_args:
-            all_vars["ansible_ssh_common_args"] = a.ssh_common_args
-    if a.python_interpreter:
-        all_vars["ansible_python_interpreter"] = a.python_interpreter
     children = {
         name: {"hosts": {svc.hostname: {"ansible_host": svc.ip}}} for name, svc in platform.services.items()
     }
-    return {"all": {"vars": all_vars, "children": children}}
+    return {"all": {"vars": all_vars(platform), "children": children}}

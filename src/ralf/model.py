@@ -176,6 +176,40 @@ class Proxmox(Strict):
         return v
 
 
+class LxcHost(Strict):
+    """A local LXC host: ralf makes the ``*-lxc`` stacks' CTs itself with LXC (``ralf.backends.lxc``).
+
+    The CTs live in the network namespace ``ralf-<name>`` with a bridge at ``host_ip`` in the
+    platform's network (which must be a range of the node's own) and no route out.
+    """
+
+    name: str
+    host_ip: str  # the bridge's address: the CTs' gateway and where the package cache is served
+    bridge: str = Field("ralfbr0", max_length=15, pattern=r"^[a-z][a-z0-9]*$")
+    distro: Literal["debian-12"] = "debian-12"
+    lxc_path: str | None = None  # default: /var/lib/ralf/lxc/<name>
+    cache_dir: str = "/var/cache/ralf/lxc"
+    cache_port: int = Field(8000, ge=1, le=65535)
+    boot_timeout: float = Field(120.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9-]{0,20}$", v):
+            raise ValueError("expected a short lower-case name (letters, digits, -; at most 21)")
+        return v
+
+    @field_validator("host_ip")
+    @classmethod
+    def _host_ip(cls, v: str) -> str:
+        _ip(v)
+        return v
+
+    @property
+    def netns(self) -> str:
+        return f"ralf-{self.name}"
+
+
 class StateBackend(Strict):
     kind: Literal["s3"] = "s3"
     endpoint: str
@@ -220,7 +254,7 @@ class Secrets(Strict):
 class Exec(Strict):
     """How commands run "inside a CT" for unit and app-port checks."""
 
-    transport: Literal["pct", "ssh", "local", "none"] = "pct"
+    transport: Literal["pct", "lxc", "ssh", "local", "none"] = "pct"
     ssh_user: str = "root"
     ssh_key_file: str | None = None
     unit_command: str = "systemctl is-active {unit}"
@@ -315,6 +349,7 @@ class Platform(Strict):
     internal_domain: str | None = None
     network: Network
     proxmox: Proxmox | None = None
+    lxc_host: LxcHost | None = None
     state_backend: StateBackend | None = None
     semaphore: Semaphore | None = None
     secrets: Secrets
@@ -469,14 +504,20 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
         if count == 0:
             problems.append((f"groups[{group_names.index(g)}]", f"group {g!r} has no services; every group needs one"))
     has_tofu = any(r.type == "tofu" for s in p.services.values() for r in s.stack_refs)
-    if has_tofu and p.proxmox is None:
-        problems.append(("proxmox", "expected a proxmox section: the platform has OpenTofu (LXC) stacks"))
-    if has_tofu and p.state_backend is None:
+    if has_tofu and p.proxmox is None and p.lxc_host is None:
+        problems.append(("proxmox", "expected a proxmox (or lxc_host) section: the platform has *-lxc stacks"))
+    if has_tofu and p.lxc_host is None and p.state_backend is None:
         problems.append(("state_backend", "expected a state_backend section: the platform has OpenTofu stacks"))
     if p.state_backend is not None:
         for j, sname in enumerate(p.state_backend.local_state_stacks):
             if sname not in stacks:
                 problems.append((f"state_backend.local_state_stacks[{j}]", f"unknown stack {sname!r}"))
+    if p.lxc_host is not None:
+        if not _ipa_in(p.lxc_host.host_ip, network):
+            problems.append(("lxc_host.host_ip", f"{p.lxc_host.host_ip} is outside the network {p.network.cidr}"))
+        _unique(problems, ips, p.lxc_host.host_ip, "lxc_host.host_ip", "IP")
+    if p.exec.transport == "lxc" and p.lxc_host is None:
+        problems.append(("exec.transport", "transport lxc needs an lxc_host section"))
     if p.network.gateway is not None and not _ipa_in(p.network.gateway, network):
         problems.append(("network.gateway", f"{p.network.gateway} is outside the network {p.network.cidr}"))
     return problems

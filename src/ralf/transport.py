@@ -5,6 +5,7 @@ the node, which ralf reaches over SSH. Alternatives are SSH straight into the CT
 lab, local execution. ``platform.exec.transport`` picks one:
 
     pct    ssh <proxmox.ssh_user>@<proxmox.ssh_host> 'pct exec <ct_id> -- <cmd>'
+    lxc    lxc-attach -n <ct_id> -- <cmd> on the local LXC host (inside its network namespace)
     ssh    ssh <exec.ssh_user>@<service.ip> '<cmd>'
     local  sh -c '<cmd>' on this machine
     none   nothing runs; checks that need it are reported "not checked"
@@ -173,6 +174,38 @@ class SshTransport(_SshBase):
 
 
 @dataclass
+class LxcTransport(Transport):
+    """``lxc-attach`` on the local LXC host: the local twin of ``pct exec`` (argv, no shell in the CT)."""
+
+    netns: str = ""
+    lxc_path: str = ""
+    runner: Runner = field(default=run_argv, repr=False)
+    kind = "lxc"
+
+    def unavailable(self, service) -> str | None:
+        if service.ct_id is None:
+            return "the service has no ct_id for lxc-attach"
+        return None
+
+    def where(self, service) -> str:
+        return f"ct {service.ct_id}"
+
+    def argv(self, service, command: str) -> list[str]:
+        from pathlib import Path
+
+        from ralf.backends.lxc.containers import Containers
+
+        return Containers(self.netns, Path(self.lxc_path)).attach_argv(str(service.ct_id), shlex.split(command))
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        from ralf.backends.lxc import netns
+
+        if not netns.exists(self.netns):
+            return ExecResult(255, "", "", transport_error=f"the LXC node is down (no network namespace {self.netns})")
+        return self.runner(self.argv(service, command), timeout)
+
+
+@dataclass
 class LocalTransport(Transport):
     """Runs the command on this machine with a shell (the lab: its "CTs" are this machine)."""
 
@@ -229,6 +262,13 @@ def transport_for(platform) -> Transport:
         if px is None or not px.ssh_host:
             return NoTransport(reason="not configured: exec.transport pct needs proxmox.ssh_host")
         return PctTransport(host=px.ssh_host, user=px.ssh_user, key_file=key)
+    if ex.transport == "lxc":
+        lh = platform.lxc_host
+        if lh is None:
+            return NoTransport(reason="not configured: exec.transport lxc needs an lxc_host section")
+        from ralf.backends.lxc.node import lxc_path
+
+        return LxcTransport(netns=lh.netns, lxc_path=str(lxc_path(platform)))
     if ex.transport == "ssh":
         return SshTransport(user=ex.ssh_user, key_file=key)
     if ex.transport == "local":

@@ -55,21 +55,25 @@ def run_smoke(
         return smoke_service(name, platform, transport, serial=serial, on_check=on_check,
                              retry_interval=retry_interval)
 
-    if serial:
-        services = [one(n) for n in tgt.services]
-    else:
-        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(tgt.services)), thread_name_prefix="smoke")
-        try:
-            futures = [pool.submit(one, n) for n in tgt.services]
-            # Short waits keep the main thread responsive: a KeyboardInterrupt (Ctrl-C, or a deploy
-            # deadline's interrupt_main, which cannot wake a blocked wait) surfaces within 0.2 s.
-            while wait(futures, timeout=0.2).not_done:
-                pass
-            services = [f.result() for f in futures]
-        finally:
-            # On an interruption, return at once; checks already running end on their own timeouts
-            # instead of holding the caller until every deadline has passed.
-            pool.shutdown(wait=False, cancel_futures=True)
+    # On a local LXC node the checks run inside its network namespace (threads started here inherit it).
+    from ralf.backends.lxc.node import platform_network
+
+    with platform_network(platform):
+        if serial:
+            services = [one(n) for n in tgt.services]
+        else:
+            pool = ThreadPoolExecutor(max_workers=min(concurrency, len(tgt.services)), thread_name_prefix="smoke")
+            try:
+                futures = [pool.submit(one, n) for n in tgt.services]
+                # Short waits keep the main thread responsive: a KeyboardInterrupt (Ctrl-C, or a deploy
+                # deadline's interrupt_main, which cannot wake a blocked wait) surfaces within 0.2 s.
+                while wait(futures, timeout=0.2).not_done:
+                    pass
+                services = [f.result() for f in futures]
+            finally:
+                # On an interruption, return at once; checks already running end on their own timeouts
+                # instead of holding the caller until every deadline has passed.
+                pool.shutdown(wait=False, cancel_futures=True)
     return SmokeReport(
         target=target,
         services=services,

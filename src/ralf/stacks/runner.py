@@ -148,7 +148,8 @@ def preflight(
     platform: Platform, stacks: list[Stack], environ: dict[str, str], tofu_binary: str | None
 ) -> tuple[str | None, str | None, dict[str, str]]:
     """Programs, playbooks and credentials for the selected stacks, or the one error that stops the run."""
-    tofu_stacks = [s for s in stacks if s.type == "tofu"]
+    # With a local LXC host the *-lxc stacks are realised by ralf itself: no OpenTofu, no credentials.
+    tofu_stacks = [s for s in stacks if s.type == "tofu"] if platform.lxc_host is None else []
     ansible_stacks = [s for s in stacks if s.type == "ansible"]
     tofu_path = tofu.resolve_tofu(tofu_binary, environ) if tofu_stacks else None
     ansible_path = ansible.resolve_ansible(environ) if ansible_stacks else None
@@ -240,11 +241,18 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
             with open(sr.log_path, "w", encoding="utf-8") as log:
                 log.write(f"# {stack.name} ({stack.type}, {sr.action}) started {_now()}\n")
                 try:
-                    if stack.type == "tofu":
+                    if stack.type == "tofu" and ctx.platform.lxc_host is not None:
+                        from ralf.backends.lxc.stack import run_lxc_stack
+
+                        out = run_lxc_stack(ctx, stack, result.apply, log)
+                    elif stack.type == "tofu":
                         out = tofu.run_tofu_stack(ctx, stack, result.apply, tofu_env, log)
                     else:
                         assert inventory is not None
-                        out = ansible.run_ansible_stack(ctx, stack, result.apply, inventory, ansible_env, log)
+                        from ralf.backends.lxc.node import platform_network
+
+                        with platform_network(ctx.platform):  # a local LXC node's CTs: SSH inside its namespace
+                            out = ansible.run_ansible_stack(ctx, stack, result.apply, inventory, ansible_env, log)
                 except RalfError as e:
                     out = Outcome("failed", note=str(e))
                     log.write(f"[ralf] error: {e}\n")
