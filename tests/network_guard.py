@@ -4,6 +4,10 @@ In-process: socket connects to any address outside 127.0.0.0/8 and ::1 raise at 
 Subprocesses: ``ssh``/``scp``/``sftp`` stand-ins come first on PATH; they pass through to the real
 client only when every host argument is loopback, and otherwise fail the way an unreachable host
 does (exit 255). CI additionally runs everything in a network namespace with only loopback up.
+
+One exception: a network namespace that a test made itself for real LXC containers (a bridge
+inside, no route out) may be registered with :func:`allow_namespace`; a thread (or an ssh started
+from a process) inside it may then reach the containers' addresses — there is nothing else there.
 """
 
 from __future__ import annotations
@@ -23,8 +27,35 @@ class NetworkGuardError(OSError):
     pass
 
 
+_allowed_netns: dict[str, tuple[int, int]] = {}
+
+
+def allow_namespace(name: str) -> None:
+    """Let connections from inside the test's own namespace ``name`` through (see the docstring)."""
+    st = os.stat(f"/run/netns/{name}")
+    _allowed_netns[name] = (st.st_dev, st.st_ino)
+    os.environ["RALF_GUARD_NETNS"] = ":".join(_allowed_netns)
+
+
+def forget_namespace(name: str) -> None:
+    _allowed_netns.pop(name, None)
+    os.environ["RALF_GUARD_NETNS"] = ":".join(_allowed_netns)
+
+
+def _in_allowed_netns() -> bool:
+    if not _allowed_netns:
+        return False
+    try:
+        st = os.stat("/proc/thread-self/ns/net")
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in _allowed_netns.values()
+
+
 def _allowed(address) -> bool:
     if not isinstance(address, tuple):  # AF_UNIX paths and the like
+        return True
+    if _in_allowed_netns():
         return True
     host = address[0]
     try:
@@ -47,7 +78,12 @@ def _guarded_connect_ex(self, address):
 
 
 SSH_STUB = """#!/bin/sh
-# ralf test network guard: only loopback hosts reach the real {name}.
+# ralf test network guard: only loopback hosts reach the real {name}, or any host from inside a
+# namespace a test made for its own containers (RALF_GUARD_NETNS).
+if [ -n "$RALF_GUARD_NETNS" ]; then
+  ns=$(ip netns identify $$ 2>/dev/null)
+  case ":$RALF_GUARD_NETNS:" in *":$ns:"*) [ -n "$ns" ] && exec {real} "$@" ;; esac
+fi
 for a in "$@"; do
   case "$a" in
     -*) ;;

@@ -34,17 +34,28 @@ def all_vars(platform: Platform) -> dict[str, str]:
     return out
 
 
+def host_vars(platform: Platform, service: str) -> dict[str, str]:
+    """Per-host variables: on a local LXC node, where the service's certificate from the platform CA is."""
+    if platform.lxc_host is None:
+        return {}
+    from ralf.backends.lxc import tls
+
+    return tls.host_vars(platform, service)
+
+
 def inventory_ini(platform: Platform) -> str:
     """Render the inventory as INI text (what ansible-playbook -i and Semaphore's static inventory take)."""
     lines = ["[all:vars]"] + [f"{k}={v}" for k, v in all_vars(platform).items()]
     for name, svc in platform.services.items():
-        lines += ["", f"[{name}]", f"{svc.hostname} ansible_host={svc.ip}"]
+        extra = "".join(f" {k}={v}" for k, v in host_vars(platform, name).items())
+        lines += ["", f"[{name}]", f"{svc.hostname} ansible_host={svc.ip}{extra}"]
     return "\n".join(lines) + "\n"
 
 
 def inventory_dict(platform: Platform) -> dict:
     """The same inventory as a dict in Ansible's YAML/JSON inventory layout."""
     children = {
-        name: {"hosts": {svc.hostname: {"ansible_host": svc.ip}}} for name, svc in platform.services.items()
+        name: {"hosts": {svc.hostname: {"ansible_host": svc.ip, **host_vars(platform, name)}}}
+        for name, svc in platform.services.items()
     }
     return {"all": {"vars": all_vars(platform), "children": children}}

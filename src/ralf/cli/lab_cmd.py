@@ -18,11 +18,29 @@ def _platform():
     from ralf.lab.control import default_lab_platform
     from ralf.loader import load_platform
 
+    ctx = click.get_current_context(silent=True)
+    if platform_path() is None and ctx is not None and ctx.meta.get("ralf.real"):
+        from ralf.lab.ctlab import default_ctlab_platform
+
+        return load_platform(default_ctlab_platform())
     return load_platform(platform_path() or default_lab_platform())
+
+
+def _remember_real(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["ralf.real"] = True
+    return value
+
+
+def real_option(f):
+    """``--real``: the real-container lab (examples/ctlab/platform.yaml), before or after the subcommand."""
+    return click.option("--real", is_flag=True, expose_value=False, is_eager=True, callback=_remember_real,
+                        help="The real-container lab: real LXC containers on this machine (needs root).")(f)
 
 
 @click.group()
 @platform_option
+@real_option
 def lab() -> None:
     """Start, stop and break the local lab platform (examples/lab/platform.yaml).
 
@@ -32,10 +50,21 @@ def lab() -> None:
       ralf lab break portal tls     break one layer: unit | nginx | tls | app
       ralf lab fix portal           repair whatever was broken
       ralf lab down                 stop everything
+
+    With --real, the same commands work on the real-container lab (examples/ctlab/platform.yaml):
+    PostgreSQL, n8n, Synapse and Postfix/Dovecot in real LXC containers made by ralf inside a
+    network namespace of their own, converged by the platform's own roles (root, lxc, debootstrap).
+
+    \b
+      ralf lab up --real            node (CT template, package cache, namespace) and Phase 1
+      ralf deploy --executor local --platform examples/ctlab/platform.yaml
+      ralf lab break --real n8n tls   unit | tls | app
+      ralf lab down --real          remove every CT, the namespace and every process
     """
 
 
 @lab.command()
+@real_option
 @platform_option
 @json_option
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
@@ -47,6 +76,8 @@ def up(as_json: bool, plain: bool) -> None:
     from ralf.catalog import Catalog
 
     platform = _platform()
+    if platform.lxc_host is not None:
+        return _ctlab_up(platform, as_json)
     progress = None if as_json else StepProgress(len(Catalog(platform).stacks), plain=plain or None)
     result = lab_up(platform, progress=progress)
     if as_json:
@@ -70,12 +101,24 @@ def _shown(source) -> str:
 
 
 @lab.command()
+@real_option
 @platform_option
 @json_option
 def down(as_json: bool) -> None:
-    """Stop every lab service."""
+    """Stop every lab service (--real: remove every CT, the namespace and every process of the node)."""
     from ralf.lab.control import down as lab_down
 
+    if click.get_current_context().meta.get("ralf.real") or platform_path():
+        platform = _platform()
+        if platform.lxc_host is not None:
+            from ralf.lab import ctlab
+
+            changes = ctlab.down(platform, on_output=(lambda line: None) if as_json else click.echo)
+            if as_json:
+                emit_json({"removed": changes})
+            else:
+                click.echo("\n".join(changes) if changes else "nothing to remove: the node is down")
+            return
     result = lab_down()
     if as_json:
         emit_json(result)
@@ -87,6 +130,7 @@ def down(as_json: bool) -> None:
 
 
 @lab.command()
+@real_option
 @platform_option
 @json_option
 def status(as_json: bool) -> None:
@@ -94,7 +138,10 @@ def status(as_json: bool) -> None:
     from ralf.cli.common import table
     from ralf.lab.control import status as lab_status
 
-    rows = lab_status(_platform())
+    platform = _platform()
+    if platform.lxc_host is not None:
+        return _ctlab_status(platform, as_json)
+    rows = lab_status(platform)
     if as_json:
         emit_json(rows)
         return
@@ -110,6 +157,7 @@ def _state(r: dict) -> str:
 
 
 @lab.command("break")
+@real_option
 @platform_option
 @json_option
 @click.argument("service")
@@ -118,7 +166,13 @@ def break_(service: str, layer: str, as_json: bool) -> None:
     """Break one LAYER of SERVICE on purpose (unit, service, nginx, tls, app)."""
     from ralf.lab.breaks import break_service
 
-    out = break_service(_platform(), service, layer)
+    platform = _platform()
+    if platform.lxc_host is not None:
+        from ralf.lab import ctlab
+
+        out = ctlab.break_service(platform, service, layer)
+    else:
+        out = break_service(platform, service, layer)
     if as_json:
         emit_json(out.to_dict())
         return
@@ -129,6 +183,7 @@ def break_(service: str, layer: str, as_json: bool) -> None:
 
 
 @lab.command()
+@real_option
 @platform_option
 @json_option
 @click.argument("service")
@@ -136,7 +191,13 @@ def fix(service: str, as_json: bool) -> None:
     """Repair SERVICE after `ralf lab break`: new certificate, restart a hung app, start stopped units."""
     from ralf.lab.breaks import fix_service
 
-    out = fix_service(_platform(), service)
+    platform = _platform()
+    if platform.lxc_host is not None:
+        from ralf.lab import ctlab
+
+        out = ctlab.fix_service(platform, service)
+    else:
+        out = fix_service(platform, service)
     if as_json:
         emit_json(out.to_dict())
         return
@@ -211,3 +272,36 @@ def cert(out_dir: str, name: str, ips: tuple[str, ...]) -> None:
     from ralf.lab.certs import ensure_cert
 
     click.echo("issued" if ensure_cert(Path(out_dir), name, list(ips)) else "present")
+
+
+def _ctlab_up(platform, as_json: bool) -> None:
+    from ralf.lab import ctlab
+
+    out = ctlab.up(platform, on_output=(lambda line: None) if as_json else click.echo)
+    if as_json:
+        emit_json(out.to_dict())
+    elif out.ok:
+        shown = _shown(platform.source)
+        click.echo(f"real-container lab is up (Phase 1): `ralf deploy --executor local --platform {shown}` "
+                   "runs the standard order on it")
+    if not out.ok:
+        click.echo("ralf: the real-container lab's Phase 1 failed (see the lines above)", err=True)
+        sys.exit(1)
+
+
+def _ctlab_status(platform, as_json: bool) -> None:
+    from ralf.cli.common import table
+    from ralf.lab import ctlab
+
+    st = ctlab.status(platform)
+    if as_json:
+        emit_json(st)
+        return
+    click.echo(f"node {st['node']}: {'up' if st['up'] else 'down'} (namespace {st['netns']}, package cache "
+               f"{'served' if st['cache_server'] else 'not served'} at {st['cache_url']})")
+    table("ralf lab (real containers)", ["service", "ct", "ip", "state", "units", "cert days"],
+          [[name, ct["ct_id"], ct["ip"], ct["state"], " ".join(f"{u}={a}" for u, a in ct["units"].items()),
+            ct["cert_days_left"]] for name, ct in st["cts"].items()])
+    if not st["up"] or any(ct["state"] != "RUNNING" or any(a != "active" for a in ct["units"].values())
+                           for ct in st["cts"].values()):
+        sys.exit(1)

@@ -224,6 +224,11 @@ def run_stacks(
 
 def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dict[str, str]) -> None:
     t0 = time.monotonic()
+    if result.apply and ctx.platform.lxc_host is not None and any(s.type == "ansible" for s in stacks):
+        from ralf.backends.lxc import tls
+
+        for service in tls.ensure_certs(ctx.platform):
+            ctx.say(f"[ralf] issued a certificate for {service} from the platform CA")
     inventory = ansible.write_inventory(ctx.platform, ctx.run_dir) if any(s.type == "ansible" for s in stacks) else None
     tofu_env = tofu.child_env(ctx.environ, creds)
     ansible_env = ansible.ansible_env(ctx.environ, ctx.platform, ctx.run_dir, ctx.repo_root)

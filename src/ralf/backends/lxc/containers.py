@@ -175,8 +175,9 @@ class Containers:
         self.stop(name)
         shutil.rmtree(self.dir(name), ignore_errors=True)
 
-    def attach(self, name: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
-        return self._lxc(self.attach_argv(name, argv, wrap=False), check=False, timeout=timeout)
+    def attach(self, name: str, argv: list[str], timeout: float = 60,
+               input_text: str | None = None) -> subprocess.CompletedProcess:
+        return self._lxc(self.attach_argv(name, argv, wrap=False), check=False, timeout=timeout, input_text=input_text)
 
     def attach_argv(self, name: str, argv: list[str], wrap: bool = True) -> list[str]:
         """``lxc-attach`` (the local twin of ``pct exec``): argv runs in the CT, no shell in between."""
@@ -184,10 +185,12 @@ class Containers:
                "-v", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--", *argv]
         return netns.lxc_argv(self.netns_name, cmd) if wrap else cmd
 
-    def _lxc(self, argv: list[str], *, what: str = "", check: bool = True, timeout: float = 120):
+    def _lxc(self, argv: list[str], *, what: str = "", check: bool = True, timeout: float = 120,
+             input_text: str | None = None):
         full = netns.lxc_argv(self.netns_name, argv)
+        stdin = {"input": input_text} if input_text is not None else {"stdin": subprocess.DEVNULL}
         try:
-            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, **stdin)
         except FileNotFoundError:
             raise ContainerError("LXC is not installed (apt-get install lxc)") from None
         except subprocess.TimeoutExpired:

@@ -1,0 +1,163 @@
+"""The real-container lab: the platform's roles in real LXC containers on a local node.
+
+``up`` brings the node up (CT template, package cache, namespace) and Phase 1 in its pairs (each
+Phase 1 service's ``*-lxc`` and ``*-config`` stacks, then its smoke), as the bootstrap does before
+Semaphore exists; ``ralf deploy --executor local`` then runs the runbook's order on it. ``down``
+removes every CT, the namespace and every process of the node. ``break``/``fix`` put a fault into
+one layer of a service for the tour: a stopped unit in its CT, an expired certificate from the
+platform CA, a hung app (SIGSTOP).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ralf.backends.lxc import tls
+from ralf.backends.lxc.node import LxcNode
+from ralf.errors import UsageError
+from ralf.model import Platform
+
+CTLAB_PLATFORM_ENV = "RALF_CTLAB_PLATFORM"
+LAYERS = ("unit", "tls", "app")
+
+
+def default_ctlab_platform() -> Path:
+    """``$RALF_CTLAB_PLATFORM``, else ``examples/ctlab/platform.yaml`` here or in ralf's own checkout."""
+    env = os.environ.get(CTLAB_PLATFORM_ENV)
+    if env:
+        return Path(env)
+    here = Path("examples/ctlab/platform.yaml")
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[3] / "examples" / "ctlab" / "platform.yaml"
+
+
+@dataclass
+class Outcome:
+    ok: bool = True
+    actions: list[str] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    expect: str = ""
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "actions": self.actions, "steps": self.steps, "expect": self.expect}
+
+
+def up(platform: Platform, on_output: Callable[[str], None] = print) -> Outcome:
+    """Node, then each Phase 1 service's stacks and smoke, stopping at the first failure."""
+    from ralf.catalog import Catalog
+    from ralf.smoke.engine import run_smoke
+    from ralf.stacks import run_stacks
+
+    node = LxcNode(platform, on_output=on_output)
+    out = Outcome(actions=node.up())
+    catalog = Catalog(platform)
+    for service in catalog.target("phase1").services:
+        stacks = [s.name for s in catalog.stacks if s.service == service]
+        res = run_stacks(platform, only=stacks, apply=True, on_output=on_output)
+        out.steps += [r.to_dict() for r in res.results]
+        if not res.ok:
+            out.ok = False
+            return out
+        report = run_smoke(service, platform)
+        out.steps.append({"smoke": service, "result": "succeeded" if report.ok else "failed"})
+        if not report.ok:
+            out.ok = False
+            return out
+    return out
+
+
+def down(platform: Platform, on_output: Callable[[str], None] = print) -> list[str]:
+    return LxcNode(platform, on_output=on_output).down()
+
+
+def status(platform: Platform) -> dict:
+    node = LxcNode(platform)
+    st = node.status()
+    for name, ct in st["cts"].items():
+        svc = platform.services[name]
+        ct["units"] = {}
+        if ct["state"] == "RUNNING":
+            for unit in svc.units:
+                proc = node.containers.attach(str(svc.ct_id), ["systemctl", "is-active", unit], timeout=15)
+                ct["units"][unit] = proc.stdout.strip() or "unknown"
+        info = tls.ca(platform).info(tls.cert_dir(platform, name))
+        ct["cert_days_left"] = info.days_left if info else None
+    return st
+
+
+def _running_ct(platform: Platform, service: str) -> tuple[LxcNode, str]:
+    if service not in platform.services:
+        raise UsageError(f"unknown service {service!r}; expected one of {', '.join(platform.services)}")
+    node = LxcNode(platform)
+    ct = str(platform.services[service].ct_id)
+    if node.containers.state(ct) != "RUNNING":
+        raise UsageError(f"CT {ct} ({service}) is not running: run `ralf lab up` and deploy first")
+    return node, ct
+
+
+def _app_unit(platform: Platform, service: str) -> str:
+    units = [u for u in platform.services[service].units if u != "nginx"]
+    if not units:
+        raise UsageError(f"{service} has no app unit to break")
+    return units[0]
+
+
+def break_service(platform: Platform, service: str, layer: str) -> Outcome:
+    node, ct = _running_ct(platform, service)
+    svc = platform.services[service]
+    out = Outcome()
+    if layer == "unit":
+        unit = _app_unit(platform, service)
+        node.containers.attach(ct, ["systemctl", "stop", unit])
+        out.actions.append(f"stopped {unit} in CT {ct}")
+        out.expect = "service in CT"
+    elif layer == "tls":
+        if "nginx" not in svc.units:
+            raise UsageError(f"{service} has no nginx in front of it; break tls on a service behind nginx")
+        d = tls.cert_dir(platform, service)
+        tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip], expired=True)
+        _push_cert(node, ct, d, service)
+        out.actions.append(f"nginx in CT {ct} now serves a certificate that expired 3 days ago")
+        out.expect = "nginx/TLS"
+    elif layer == "app":
+        unit = _app_unit(platform, service)
+        node.containers.attach(ct, ["systemctl", "kill", "--signal=SIGSTOP", unit])
+        out.actions.append(f"{unit} in CT {ct} is hung (SIGSTOP): its port accepts but never answers")
+        out.expect = "app port"
+    else:
+        raise UsageError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
+    return out
+
+
+def fix_service(platform: Platform, service: str) -> Outcome:
+    node, ct = _running_ct(platform, service)
+    svc = platform.services[service]
+    out = Outcome()
+    for unit in svc.units:
+        node.containers.attach(ct, ["systemctl", "kill", "--signal=SIGCONT", unit])
+        state = node.containers.attach(ct, ["systemctl", "is-active", unit]).stdout.strip()
+        if state != "active":
+            node.containers.attach(ct, ["systemctl", "start", unit])
+            out.actions.append(f"started {unit} in CT {ct}")
+    if tls.serves_tls(svc) and "nginx" in svc.units:
+        d = tls.cert_dir(platform, service)
+        info = tls.ca(platform).info(d)
+        if info is None or info.days_left <= tls.RENEW_DAYS:
+            tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip])
+            _push_cert(node, ct, d, service)
+            out.actions.append(f"nginx in CT {ct} serves a fresh certificate from the platform CA")
+    return out
+
+
+def _push_cert(node: LxcNode, ct: str, cert_dir: Path, site: str) -> None:
+    """Install cert and key where the nginx_tls role puts them (``/etc/nginx/tls/<site>/``), reload nginx."""
+    for src, dest in ((cert_dir / "cert.pem", "fullchain.pem"), (cert_dir / "key.pem", "privkey.pem")):
+        target = f"/etc/nginx/tls/{site}/{dest}"
+        # The target is built from the service name (validated: [a-z][a-z0-9_-]*), passed as $1.
+        node.containers.attach(ct, ["sh", "-c", 'umask 077; cat > "$1.new" && mv "$1.new" "$1"', "sh", target],
+                               input_text=src.read_text())
+    node.containers.attach(ct, ["systemctl", "reload", "nginx"])

@@ -1,0 +1,37 @@
+"""Real LXC containers for tests: a node of the test's own (its own namespace, no route out).
+
+These tests need root, LXC and the Debian CT template in the cache (``ralf lab prepare --real``
+builds it; CI does so in its install phase, with network, before the tests run without one).
+Where that is missing they skip with the reason — unless ``RALF_REQUIRE_LXC=1`` (CI), where a
+missing prerequisite is a failure, so real-container coverage can never silently vanish.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(os.environ.get("RALF_LXC_CACHE", "/var/cache/ralf/lxc"))
+
+
+def lxc_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("lxc-start", "lxc-attach", "nsenter", "unshare", "ip", "ssh-keygen"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not (CACHE / "rootfs" / "debian-12" / "usr" / "bin" / "python3").exists():
+        return f"no Debian 12 CT template in {CACHE} (run `ralf lab prepare --real` with network first)"
+    return None
+
+
+def require_lxc() -> None:
+    why = lxc_missing()
+    if why is None:
+        return
+    if os.environ.get("RALF_REQUIRE_LXC") == "1":
+        pytest.fail(f"real LXC containers required here (RALF_REQUIRE_LXC=1): {why}")
+    pytest.skip(f"real LXC containers: {why}")
