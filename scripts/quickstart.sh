@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The README's first command: set ralf up on a fresh Debian machine and run the main job on the local lab.
+# The README's first command: set ralf up on a fresh Debian machine and run the main job on a lab.
 #
-#   1. installs what is missing: nginx (the lab's TLS proxy) and python3-venv with apt-get, then ralf with
-#      Ansible into .venv (skipped when this checkout's ralf is already importable, e.g. `pip install -e .`);
-#   2. Phase 1 of the lab (what the bootstrap does before Semaphore exists): ralf deploy phase1;
-#   3. the main job: ralf deploy --executor local over the lab, the runbook's standard order, then the summary;
+# Where this machine can run LXC containers (root on Debian, with apt-get), the lab is the
+# REAL-CONTAINER lab (examples/ctlab/platform.yaml): PostgreSQL, n8n, Synapse and Postfix/Dovecot in
+# real LXC containers that ralf makes inside a network namespace of their own (no route out),
+# converged by the platform's own Ansible roles and checked by the real smoke:
+#   1. installs what is missing: lxc, debootstrap and python3-venv with apt-get, ralf with Ansible in .venv;
+#   2. ralf lab up --real: the CT template and package cache (the only step that uses the network:
+#      Debian's mirror, PyPI and npm, on the host side), the node, and Phase 1 (PostgreSQL, then its smoke);
+#   3. the main job: ralf deploy --executor local, the runbook's standard order, then the summary;
 #   4. ralf status, and the same board as one HTML page.
+# Elsewhere (not root, not Debian, no LXC), or with RALF_QUICKSTART_LAB=loopback (or RALF_LAB_PLATFORM
+# set), it says so and runs the LOOPBACK lab instead (examples/lab/platform.yaml: three small services
+# on 127.0.x.y, no root at run time), the same steps with nginx instead of lxc.
 #
-# No network is needed beyond the package installs. Lab services listen on 127.0.x.y only and need no root
-# at run time; everything they write is under the state directory (RALF_STATE_DIR, else ~/.local/state/ralf).
-# RALF_LAB_PLATFORM picks another lab platform file (the tests use a copy on other addresses).
+# Everything the labs write is under the state directory (RALF_STATE_DIR, else ~/.local/state/ralf);
+# the real-container lab's CTs under /var/lib/ralf/lxc, its cache under /var/cache/ralf/lxc.
+# RALF_LAB_PLATFORM picks another loopback lab platform file (the tests use a copy on other addresses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +25,32 @@ say() { printf '\n== %s\n' "$*"; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# ---------------------------------------------------------------- which lab this machine can run
+MODE=real
+why=""
+if [ "${RALF_QUICKSTART_LAB:-}" = "loopback" ]; then why="RALF_QUICKSTART_LAB=loopback"
+elif [ -n "${RALF_LAB_PLATFORM:-}" ]; then why="RALF_LAB_PLATFORM names a loopback lab"
+elif [ "$(id -u)" -ne 0 ]; then why="not root (LXC containers and network namespaces need root)"
+elif [ ! -f /etc/debian_version ] || ! command -v apt-get >/dev/null 2>&1; then why="not a Debian machine with apt-get"
+elif ! unshare --mount --net true 2>/dev/null; then why="this machine cannot make namespaces (unshare failed)"
+fi
+if [ -n "$why" ]; then
+  MODE=loopback
+  say "real containers are not possible here ($why): running the LOOPBACK lab instead ($LAB)"
+else
+  LAB=examples/ctlab/platform.yaml
+  say "running the REAL-CONTAINER lab ($LAB): real LXC containers on this machine"
+fi
+
 # ---------------------------------------------------------------- 1. what the lab needs
 need=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if [ "$MODE" = real ]; then
+  command -v lxc-start >/dev/null 2>&1 || need+=(lxc)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+else
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+fi
 here_ralf() {  # is this checkout's ralf (with Ansible) importable by "$1"?
   "$1" - <<'PY' 2>/dev/null
 import os, sys
@@ -54,8 +84,14 @@ export PATH="$BIN:$PATH"
 command -v ralf >/dev/null || { echo "quickstart: ralf is not on PATH after the install ($BIN)" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 2.-4. the main job on the lab
-say "Phase 1 of the lab: ralf deploy phase1 --executor local --platform $LAB"
-ralf deploy phase1 --executor local --platform "$LAB" --yes --no-log
+t0=$SECONDS
+if [ "$MODE" = real ]; then
+  say "the node and Phase 1 in real containers: ralf lab up --real (first run: CT template and packages)"
+  ralf lab up --real
+else
+  say "Phase 1 of the lab: ralf deploy phase1 --executor local --platform $LAB"
+  ralf deploy phase1 --executor local --platform "$LAB" --yes --no-log
+fi
 
 say "the runbook's standard order: ralf deploy --executor local --platform $LAB"
 ralf deploy --executor local --platform "$LAB" --yes
@@ -65,13 +101,22 @@ BOARD="$("$PY" -c 'from ralf.paths import state_dir; print(state_dir() / "lab" /
 ralf status --platform "$LAB" --html "$BOARD"
 
 echo
-echo "The lab is up. Next:"
+echo "The lab is up ($MODE, $((SECONDS - t0)) s after the installs). Next:"
 case "$BIN" in
   "$PWD"/.venv/*) echo "  export PATH=\"$BIN:\$PATH\"   put this ralf on your PATH first" ;;
 esac
+if [ "$MODE" = real ]; then
+cat <<EOF_NEXT
+  ralf smoke platform --platform $LAB      check it again (through lxc-attach and the node's network)
+  ralf lab status --real                    CTs, units, certificate days
+  ralf lab break --real n8n tls             break a layer (unit | tls | app), deploy, watch triage
+  ralf lab down --real                      remove every CT, the namespace and every process
+EOF_NEXT
+else
 cat <<EOF_NEXT
   ralf smoke platform --platform $LAB      check it again
   open $BOARD      the status board as a page
   docs/lab-tour.md                          break something, watch it fail, triage, fix, resume
   ralf lab down                             stop the lab
 EOF_NEXT
+fi

@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh [PYTEST ARGS...]
 #
-# Installs, only when missing: nginx, PostgreSQL, Chromium and iproute2 (apt-get), and ralf with its test
+# Installs, only when missing: nginx, PostgreSQL, Chromium and iproute2 (apt-get; as root also lxc and
+# debootstrap, then the real-container lab's CT template and package cache), and ralf with its test
 # extras (pip, into this checkout's .venv). Then runs `python -m pytest -q`
 # inside a network namespace where only loopback is up (as root, with unshare), so no test can reach a real
 # network. RALF_REQUIRE_NETNS=1 (set by CI) refuses to run the tests without that namespace.
@@ -19,6 +20,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v git >/dev/null 2>&1 || need+=(git)
+if [ "$(id -u)" -eq 0 ]; then  # real LXC containers (the real-container lab, the roles' converge tests)
+  command -v lxc-start >/dev/null 2>&1 || need+=(lxc)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+fi
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]} (apt-get)"
   $SUDO apt-get update -qq
@@ -31,6 +36,14 @@ PY=.venv/bin/python
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 BIN="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")"
 export PATH="$BIN:$PATH"   # ralf and ansible-playbook from the same Python as the tests
+
+# What the containers need comes from the package registries now, while there is network (the CT
+# template and a cache of Debian packages, wheels and npm tarballs); the tests then run from it.
+if [ "$(id -u)" -eq 0 ] && command -v lxc-start >/dev/null 2>&1; then
+  echo "test.sh: preparing the real-container lab (CT template and package cache; cached after the first run)"
+  ralf lab prepare --real
+  [ "${RALF_REQUIRE_NETNS:-0}" = "1" ] && export RALF_REQUIRE_LXC=1   # CI: real containers must run, never skip
+fi
 
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null; then
   exec unshare -n sh -c 'ip link set lo up && exec "$0" -m pytest -q -p no:cacheprovider "$@"' "$PY" "$@"

@@ -103,6 +103,23 @@ def _shown(source) -> str:
 @lab.command()
 @real_option
 @platform_option
+def prepare() -> None:
+    """Fetch what the real-container lab needs (CT template, packages), with network; once.
+
+    Everything after it (`up`, deploys, tests) runs from that cache without any network.
+    """
+    from ralf.backends.lxc.node import LxcNode
+
+    platform = _platform()
+    if platform.lxc_host is None:
+        raise click.UsageError("prepare is for the real-container lab: add --real")
+    changes = LxcNode(platform, on_output=click.echo).prepare()
+    click.echo("\n".join(changes) if changes else "the CT template and package cache are ready")
+
+
+@lab.command()
+@real_option
+@platform_option
 @json_option
 def down(as_json: bool) -> None:
     """Stop every lab service (--real: remove every CT, the namespace and every process of the node)."""

@@ -119,15 +119,23 @@ class LxcNode:
 
     # ---------------------------------------------------------------- bring-up
 
-    def up(self) -> list[str]:
-        """Everything the CTs need before the first one is made; returns what changed."""
+    def prepare(self) -> list[str]:
+        """What needs the package registries, done on the host side: CT template and package cache.
+
+        The only step that uses the network; ``up`` and everything after it work offline.
+        """
         _need_root()
         changes = []
-        self.path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path, 0o700)
         if rootfs.ensure(self.cache_dir, self.host.distro, self.say):
             changes.append(f"built the CT template {self.template}")
         self._build_cache()
+        return changes
+
+    def up(self) -> list[str]:
+        """Everything the CTs need before the first one is made; returns what changed."""
+        changes = self.prepare()
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
         if netns.create(self.host.netns, self.host.bridge, f"{self.host.host_ip}/{self.platform.network.network.prefixlen}"):
             changes.append(f"made the network namespace {self.host.netns} (bridge {self.host.bridge} at {self.host.host_ip}, no route out)")
         if self._start_cache_server():
