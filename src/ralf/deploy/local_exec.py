@@ -105,7 +105,9 @@ class LocalExecutor:
         if getattr(result, "interrupted", False):
             return StepOutcome(STOPPED, message="interrupted (Ctrl-C)", log=lines, interrupted=True)
         if result.ok:
-            return StepOutcome(SUCCEEDED, message=f"logs: {result.run_dir}", log=lines)
+            changed = getattr(result, "changed", None)
+            counted = "" if changed is None else f"changed={changed}; "
+            return StepOutcome(SUCCEEDED, message=f"{counted}logs: {result.run_dir}", log=lines)
         bad = next((r for r in result.results if r.result != "succeeded"), None)
         msg = f"{bad.name}: {bad.result}" + (f" — {bad.note}" if bad and bad.note else "") if bad else "failed"
         return StepOutcome(FAILED, message=f"{msg}; logs: {result.run_dir}", log=lines)
