@@ -90,6 +90,13 @@ def up(as_json: bool, plain: bool) -> None:
         sys.exit(1)
 
 
+def _which(platform) -> str:
+    """The option that names this lab again in a printed hint (empty for the default lab)."""
+    if platform_path():
+        return f" --platform {_shown(platform.source)}"
+    return " --real" if platform.lxc_host is not None else ""
+
+
 def _shown(source) -> str:
     """The platform file as the user would type it: relative when under the working directory."""
     import os
@@ -196,7 +203,7 @@ def break_(service: str, layer: str, as_json: bool) -> None:
     for a in out.actions:
         click.echo(f"broke {service}: {a}")
     click.echo(f"a smoke of {service} should now fail at: {out.expect}")
-    click.echo(f"repair: `ralf lab fix {service}`, then `ralf deploy --resume` continues a failed deploy")
+    click.echo(f"repair: `ralf lab fix {service}{_which(platform)}`, then `ralf deploy --resume` continues a failed deploy")
 
 
 @lab.command()

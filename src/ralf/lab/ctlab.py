@@ -18,6 +18,7 @@ from typing import Callable
 from ralf.backends.lxc import tls
 from ralf.backends.lxc.node import LxcNode
 from ralf.errors import UsageError
+from ralf.lab.breaks import Outcome
 from ralf.model import Platform
 
 CTLAB_PLATFORM_ENV = "RALF_CTLAB_PLATFORM"
@@ -36,24 +37,23 @@ def default_ctlab_platform() -> Path:
 
 
 @dataclass
-class Outcome:
+class UpResult:
     ok: bool = True
-    actions: list[str] = field(default_factory=list)
-    steps: list[dict] = field(default_factory=list)
-    expect: str = ""
+    actions: list[str] = field(default_factory=list)  # what bring-up changed
+    steps: list[dict] = field(default_factory=list)  # each stack's result, then each smoke
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "actions": self.actions, "steps": self.steps, "expect": self.expect}
+        return {"ok": self.ok, "actions": self.actions, "steps": self.steps}
 
 
-def up(platform: Platform, on_output: Callable[[str], None] = print) -> Outcome:
+def up(platform: Platform, on_output: Callable[[str], None] = print) -> UpResult:
     """Node, then each Phase 1 service's stacks and smoke, stopping at the first failure."""
     from ralf.catalog import Catalog
     from ralf.smoke.engine import run_smoke
     from ralf.stacks import run_stacks
 
     node = LxcNode(platform, on_output=on_output)
-    out = Outcome(actions=node.up())
+    out = UpResult(actions=node.up())
     catalog = Catalog(platform)
     for service in catalog.target("phase1").services:
         stacks = [s.name for s in catalog.stacks if s.service == service]
@@ -109,7 +109,7 @@ def _app_unit(platform: Platform, service: str) -> str:
 def break_service(platform: Platform, service: str, layer: str) -> Outcome:
     node, ct = _running_ct(platform, service)
     svc = platform.services[service]
-    out = Outcome()
+    out = Outcome(service)
     if layer == "unit":
         unit = _app_unit(platform, service)
         node.containers.attach(ct, ["systemctl", "stop", unit])
@@ -136,7 +136,7 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
 def fix_service(platform: Platform, service: str) -> Outcome:
     node, ct = _running_ct(platform, service)
     svc = platform.services[service]
-    out = Outcome()
+    out = Outcome(service)
     for unit in svc.units:
         node.containers.attach(ct, ["systemctl", "kill", "--signal=SIGCONT", unit])
         state = node.containers.attach(ct, ["systemctl", "is-active", unit]).stdout.strip()
