@@ -10,6 +10,7 @@ from ralf.errors import SemaphoreError
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreServerError, SemaphoreUnreachable
+from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK
 from ralf.semaphore.reconcile import seed
 
 
@@ -32,10 +33,11 @@ def test_empty_server_gets_the_full_desired_state(fake, client, desired, default
     assert len(templates) >= 28
     envs = {e["name"]: e for e in fake.objects["environment"].values() if e["project_id"] == pid}
     assert set(envs) == set(default_catalog.environments) | {"Empty"}
-    # the environment carries the selection as strings
+    # the environment carries the selection as strings, and ralf's marker
     vault_env = json.loads(envs["RALF Vault Env"]["env"])
-    assert vault_env == {"AUTO_APPLY": "1", "START_AT": "000", "ONLY_STACKS": "042-vaultwarden-lxc 043-vaultwarden-config"}
-    assert json.loads(envs["RALF Smoke Env"]["env"]) == {}
+    assert vault_env == {"AUTO_APPLY": "1", "START_AT": "000", "ONLY_STACKS": "042-vaultwarden-lxc 043-vaultwarden-config",
+                         "RALF_MANAGED": "1"}
+    assert json.loads(envs["RALF Smoke Env"]["env"]) == {"RALF_MANAGED": "1"}
     # templates: bash app, the runner script, the command line as the only argument
     apply = templates["RALF Vault Apply"]
     smoke = templates["RALF Vault Smoke"]
@@ -106,9 +108,10 @@ def test_partial_state_creates_only_what_is_missing(fake, client, desired):
     "kind,name,edit,field",
     [
         ("repositories", "RALF Local", {"git_branch": "dev"}, "git_branch"),
-        ("inventory", "RALF Inventory", {"inventory": "[all:vars]\nansible_user=bob\n"}, "inventory line 2"),
+        ("inventory", "RALF Inventory", {"inventory": INVENTORY_MARK + "\n[all:vars]\nansible_user=bob\n"},
+         "inventory line 3"),
         ("environment", "RALF Vault Env",
-         {"env": json.dumps({"AUTO_APPLY": "0", "START_AT": "000",
+         {"env": json.dumps({"AUTO_APPLY": "0", "START_AT": "000", "RALF_MANAGED": "1",
                              "ONLY_STACKS": "042-vaultwarden-lxc 043-vaultwarden-config"})}, "env.AUTO_APPLY"),
         ("templates", "RALF Vault Apply", {"playbook": "old.sh"}, "playbook"),
         ("templates", "RALF Vault Smoke", {"arguments": '["ralf smoke ai"]'}, "arguments"),
@@ -168,16 +171,16 @@ def test_orphans_are_kept_without_prune_and_deleted_with_it(fake, client, desire
     seed(client, desired)
     pid = _project(fake)
     repo = _one(fake, "repositories", "RALF Local")["id"]
-    env = fake.insert("environment", pid, name="RALF Dashboard Env", json="{}", env="{}")
+    env = fake.insert("environment", pid, name="RALF Dashboard Env", json="{}", env='{"RALF_MANAGED": "1"}')
     tpl = fake.insert("templates", pid, name="RALF Dashboard Apply", app="bash", playbook=RUNNER,
-                      repository_id=repo, environment_id=env["id"])
+                      repository_id=repo, environment_id=env["id"], description=f"dashy {TEMPLATE_MARK}")
     foreign = fake.insert("templates", pid, name="Backup nightly", app="bash", playbook="b.sh", repository_id=repo)
     fake.clear_requests()
     kept = seed(client, desired)
     assert fake.writes == [] and not kept.changed
     assert sorted((a.op, a.name) for a in kept.plan.orphans) == [("orphan", "RALF Dashboard Apply"),
                                                                  ("orphan", "RALF Dashboard Env")]
-    assert not seed(client, desired, check=True).drift  # orphans are not drift without --prune
+    assert seed(client, desired, check=True).drift  # ralf's orphans are drift, with or without --prune
     assert seed(client, desired, check=True, prune=True).drift
     pruned = seed(client, desired, prune=True)
     assert pruned.changed

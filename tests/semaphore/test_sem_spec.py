@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ralf.semaphore.client import SemaphoreClient
+from ralf.semaphore.ownership import TEMPLATE_MARK
 from ralf.semaphore.reconcile import seed
 from sem_spec import body_schema, validate
 
@@ -48,7 +49,8 @@ def test_seed_bodies_match_the_spec(api_spec, fake, desired):
                                  ("templates", "RALF AI Apply", {"playbook": "x"}),
                                  ("views", "RALF", {"position": 3})]:
             fake.edit(kind, fake.find(kind, pid, name)[0]["id"], **edit)
-        fake.insert("templates", pid, name="RALF Gone", app="bash", playbook="x", repository_id=1)
+        fake.insert("templates", pid, name="RALF Gone", app="bash", playbook="x", repository_id=1,
+                    description=TEMPLATE_MARK)  # ralf's own orphan: --prune deletes it
         seed(c, desired, prune=True)
     checked = _check_all(api_spec, fake)
     methods = {(r.method, r.path.rsplit("/", 1)[-1] if r.method == "POST" else r.path.split("/")[4])
@@ -56,7 +58,7 @@ def test_seed_bodies_match_the_spec(api_spec, fake, desired):
     assert checked >= 60
     assert {("POST", "projects"), ("POST", "templates"), ("POST", "environment"), ("POST", "repositories"),
             ("POST", "inventory"), ("POST", "views"), ("PUT", "templates"), ("PUT", "environment"),
-            ("PUT", "inventory"), ("PUT", "repositories")} <= methods
+            ("PUT", "inventory"), ("PUT", "repositories"), ("DELETE", "templates")} <= methods
 
 
 def test_task_bodies_match_the_spec(api_spec, fake, desired):

@@ -7,6 +7,7 @@ Objects (in the order they must exist):
 - the repository (``semaphore.repository``) and the static inventory (``ralf.inventory.inventory_ini``);
 - one environment per distinct stack selection (``Catalog.environments``): ``json`` ``"{}"`` and ``env``
   the JSON string of ``AUTO_APPLY``/``START_AT``/``ONLY_STACKS`` (strings);
+- templates, environments and the inventory carry ralf's ownership marker (:mod:`ralf.semaphore.ownership`);
 - a view titled with the template prefix, grouping the templates (optional);
 - the templates (``Catalog.templates``): app ``bash`` running :data:`RUNNER` from the repository
   checkout, with the command line as the only argument: ``semaphore.apply_command`` for Apply,
@@ -29,6 +30,7 @@ from typing import Any
 from ralf.catalog import Catalog
 from ralf.errors import PlatformError
 from ralf.inventory import inventory_ini
+from ralf.semaphore import ownership
 
 RUNNER = "src/ralf/semaphore/semaphore-run.sh"
 NONE_KEY = "None"
@@ -94,9 +96,11 @@ def desired_state(catalog: Catalog, *, view: bool = True) -> DesiredState:
         "git_branch": repo.branch,
         "ssh_key_id": Ref("keys", NONE_KEY),
     }))
-    objs.append(DesiredObject("inventory", sem.inventory_name, {"type": "static", "inventory": inventory_ini(p)}))
+    objs.append(DesiredObject("inventory", sem.inventory_name,
+                              {"type": "static", "inventory": ownership.inventory_text(inventory_ini(p))}))
     for name, env in catalog.environments.items():
-        objs.append(DesiredObject("environment", name, {"json": "{}", "env": json.dumps(env)}))
+        objs.append(DesiredObject("environment", name,
+                                  {"json": "{}", "env": json.dumps(ownership.environment_env(env))}))
     view_title = sem.template_prefix or "RALF"
     if view:
         objs.append(DesiredObject("views", view_title, {}, create_only={"position": 1}))
@@ -108,7 +112,7 @@ def desired_state(catalog: Catalog, *, view: bool = True) -> DesiredState:
             "repository_id": Ref("repositories", repo.name),
             "inventory_id": Ref("inventory", sem.inventory_name),
             "environment_id": Ref("environment", t.environment),
-            "description": t.description or None,
+            "description": ownership.template_description(t.description),
         }
         if view:
             fields["view_id"] = Ref("views", view_title)

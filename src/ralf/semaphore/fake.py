@@ -8,7 +8,8 @@ works against Semaphore 2.10 and 2.16+:
 - a JSON value of the wrong type (``"template_id": "5"``, ``"debug": "false"``) → 400 with an empty body;
   validation errors → 400 ``{"error": ...}``; unknown object ids → 404; unknown task id → 400;
 - ``version="2.10"``: keys, repositories and environments are created with **204 and no body**, a
-  template's bad ``app`` is stored *and* answered 400, ``stop`` needs a body, no ``raw_output``;
+  template's bad ``app`` is stored *and* answered 400, ``stop`` needs a body, no ``raw_output``, the
+  template list leaves out vaults and survey variables (null; only the single GET has them);
   ``version="2.16"``: every create answers 201 with the object, templates read ``environment_ids`` (and
   ``environment_id`` reads back 0), ``template_name`` may start a task;
 - PUT is full replacement (omitted fields are reset) and needs ``id``/``project_id`` equal to the URL;
@@ -409,6 +410,8 @@ class FakeSemaphore:
             if listing:
                 last = [t for t in self.tasks.values() if t["template_id"] == obj["id"]]
                 out["last_task"] = self._task_with_tpl(max(last, key=lambda t: t["id"])) if last else None
+                if self.version == "2.10":
+                    _without_template_details(out)
         return out
 
     def _validate(self, kind: str, pid: int, obj: dict) -> str | None:
@@ -887,6 +890,15 @@ class FakeSemaphore:
                 return 204, None, "application/json"
             return 405, None, "application/json"
         return 404, None, "application/json"
+
+
+def _without_template_details(listed: dict) -> None:
+    """2.10's template list (``GetTemplates``) does not fill vaults and survey variables: they read null.
+
+    Only the single GET (``GetTemplate`` → ``FillTemplate``) has them, so a client that builds its
+    full-object PUT from the list wipes them."""
+    listed["vaults"] = None
+    listed["survey_vars"] = None
 
 
 class _UndecodableType:

@@ -1,15 +1,21 @@
 """Reconcile a Semaphore project with the desired state: read once, diff, plan, apply.
 
 - Reads: the project list, then each collection (keys, repositories, inventory, environment, views,
-  templates) exactly once, whatever the number of objects.
-- Plan: ``create`` for missing objects, ``update`` with field-level diffs for drifted ones (JSON-string
-  fields are compared as JSON, per key; secret-looking fields are masked), and for objects whose names
-  carry the template prefix but are no longer desired: ``delete`` with ``prune``, else ``orphan``
-  (reported, kept). A desired name held by several server objects is an error naming their ids.
-- Apply: creates and updates in dependency order, then deletes (templates first). An update is a
-  full-object PUT: the server's object (request fields only) with the managed fields overlaid, ``id``
-  and ``project_id`` included, so nothing the user set elsewhere (vaults, survey vars) is reset.
-  Templates carry ``environment_id`` and ``environment_ids`` (2.16 reads the list).
+  templates) exactly once, whatever the number of objects; a no-op reseed is 8 requests.
+- Plan: ``create`` for missing objects; ``update`` with field-level diffs for drifted ones (JSON-string
+  fields are compared as JSON, per key; secret-looking fields are masked; references are shown by
+  name); ``adopt`` for an object with a desired name that lacks ralf's marker (made by the original
+  seeder or by hand): it is brought to the desired state and marked. Objects that carry the marker
+  (:mod:`ralf.semaphore.ownership`) but are no longer desired: ``delete`` with ``prune``, else
+  ``orphan`` (drift, kept); one still used by a template that is not ralf's is ``kept`` and named.
+  Unmarked objects the platform does not name are the user's and never touched.
+  A desired name held by several server objects is an error naming their ids.
+- Apply: creates and updates in dependency order, then deletes (templates before the environments
+  and inventories they use). An update reads the object on its own first (2.10's lists leave out a
+  template's vaults and survey variables) and PUTs it back whole with the managed fields overlaid, so
+  everything ralf does not manage is kept. Templates carry ``environment_id`` and ``environment_ids``
+  (2.16 reads the list; further variable groups the user added stay).
+- ``writes`` counts only writes to Semaphore objects (not the login and token requests).
 - A rerun after a failure mid-way converges: everything is recomputed from the server.
 """
 
@@ -20,27 +26,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ralf.errors import SemaphoreError
+from ralf.semaphore import ownership
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.desired import LABEL, ORDER, DesiredObject, DesiredState, Ref
+from ralf.semaphore.errors import SemaphoreBadRequest
 
 SECRET_WORDS = ("password", "secret", "private_key", "passphrase", "token")
 JSON_FIELDS = frozenset({"env", "json", "arguments"})
-PRUNE_ORDER = ("templates", "views", "environment", "inventory", "repositories")
+PRUNE_ORDER = ("templates", "environment", "inventory")  # users before what they use
 MASK = "***"
-
-# fields of each kind's request body (api-docs.yml *Request definitions) that a PUT carries over
-REQUEST_FIELDS: dict[str, tuple[str, ...]] = {
-    "keys": ("name", "type"),
-    "repositories": ("name", "git_url", "git_branch", "ssh_key_id"),
-    "inventory": ("name", "inventory", "ssh_key_id", "become_key_id", "type", "repository_id", "holder_id"),
-    "environment": ("name", "password", "json", "env"),
-    "templates": ("name", "inventory_id", "repository_id", "environment_id", "environment_ids", "view_id",
-                  "vaults", "playbook", "arguments", "description", "allow_override_args_in_task", "limit",
-                  "suppress_success_alerts", "suppress_error_alerts", "app", "git_branch", "survey_vars", "type",
-                  "start_version", "build_template_id", "autorun", "task_params", "working_directory",
-                  "allow_override_branch_in_task"),
-    "views": ("title", "position", "hidden", "type", "sort_column", "sort_reverse"),
-}
+# what a single GET returns but a PUT must not carry back (computed by the server, or secrets it never shows)
+READ_ONLY = frozenset({"last_task", "tasks", "secrets", "login_password", "ssh", "created"})
+# the template fields that reference another kind
+TEMPLATE_REFS = {"environment": ("environment_id", "environment_ids"), "inventory": ("inventory_id",)}
+CHANGE_OPS = ("create", "update", "adopt", "delete")
 
 
 def name_of(kind: str, obj: dict) -> str:
@@ -68,26 +67,34 @@ class FieldDiff:
 
 @dataclass
 class Action:
-    op: str  # create | update | delete | orphan
+    op: str  # create | update | adopt | delete | orphan | kept
     kind: str
     name: str
     id: int | None = None
     diffs: list[FieldDiff] = field(default_factory=list)
+    note: str = ""  # kept: what still uses it
 
     @property
     def is_change(self) -> bool:
-        return self.op in ("create", "update", "delete")
+        return self.op in CHANGE_OPS
 
     def to_dict(self) -> dict:
-        return {"op": self.op, "kind": LABEL.get(self.kind, self.kind), "name": self.name, "id": self.id,
-                "diffs": [d.to_dict() for d in self.diffs]}
+        out = {"op": self.op, "kind": LABEL.get(self.kind, self.kind), "name": self.name, "id": self.id,
+               "diffs": [d.to_dict() for d in self.diffs]}
+        if self.note:
+            out["note"] = self.note
+        return out
 
     def render(self) -> list[str]:
-        sign = {"create": "+", "update": "~", "delete": "-", "orphan": "?"}[self.op]
+        sign = {"create": "+", "update": "~", "adopt": "~", "delete": "-", "orphan": "?", "kept": "!"}[self.op]
         where = f" (id {self.id})" if self.id is not None else ""
         head = f"{sign} {self.op} {LABEL.get(self.kind, self.kind)} {self.name!r}{where}"
-        if self.op == "orphan":
-            head += ": not in the platform any more (--prune deletes it)"
+        if self.op == "adopt":
+            head += ": not marked as ralf's (made by the original seeder or by hand); taking it over"
+        elif self.op == "orphan":
+            head += ": ralf's, not in the platform any more (--prune deletes it)"
+        elif self.op == "kept":
+            head += f": ralf's, not in the platform any more, but {self.note}; kept"
         return [head] + [f"    {d.render()}" for d in self.diffs]
 
 
@@ -108,11 +115,20 @@ class Plan:
     def orphans(self) -> list[Action]:
         return [a for a in self.actions if a.op == "orphan"]
 
+    @property
+    def drift(self) -> bool:
+        """Something to do: changes, or ralf's own objects that --prune would delete."""
+        return bool(self.changes or self.orphans)
+
     def summary(self) -> str:
-        n = {op: sum(a.op == op for a in self.actions) for op in ("create", "update", "delete", "orphan")}
+        n = {op: sum(a.op == op for a in self.actions) for op in (*CHANGE_OPS, "orphan", "kept")}
         text = f"{n['create']} to create, {n['update']} to update, {n['delete']} to delete"
+        if n["adopt"]:
+            text += f", {n['adopt']} to adopt"
         if n["orphan"]:
-            text += f", {n['orphan']} orphaned (kept)"
+            text += f", {n['orphan']} orphaned (kept; --prune deletes them)"
+        if n["kept"]:
+            text += f", {n['kept']} orphaned but in use (kept)"
         return text + f"; {self.unchanged} unchanged"
 
 
@@ -128,7 +144,7 @@ class SeedResult:
 
     @property
     def drift(self) -> bool:
-        return bool(self.plan.changes)
+        return self.plan.drift
 
     @property
     def changed(self) -> bool:
@@ -217,16 +233,23 @@ def _resolve(value: Any, ids: dict[tuple[str, str], int]) -> Any:
     return value
 
 
-def compare(d: DesiredObject, current: dict, ids: dict[tuple[str, str], int]) -> list[FieldDiff]:
+def _ref_name(kind: str, object_id: Any, names: dict[tuple[str, int], str]) -> Any:
+    """A referenced object as the user knows it: its name (its id when the server has no such object)."""
+    if _norm("_id", object_id) is None:
+        return None
+    name = names.get((kind, object_id))
+    return name if name is not None else f"id {object_id} (no such {LABEL[kind]})"
+
+
+def compare(d: DesiredObject, current: dict, ids: dict[tuple[str, str], int],
+            names: dict[tuple[str, int], str] | None = None) -> list[FieldDiff]:
+    """Field-level differences between the desired object and the server's; references by name."""
     diffs: list[FieldDiff] = []
     for fname, want in d.fields.items():
         have = _server_value(d.kind, current, fname)
         if isinstance(want, Ref):
-            wid = ids.get((want.kind, want.name))
-            if wid is None:
-                diffs.append(FieldDiff(fname, have, f"(new {LABEL[want.kind]} {want.name!r})"))
-            elif _norm(fname, have) != wid:
-                diffs.append(FieldDiff(fname, have, wid))
+            if ids.get((want.kind, want.name)) is None or _norm(fname, have) != ids[(want.kind, want.name)]:
+                diffs.append(FieldDiff(fname, _ref_name(want.kind, have, names or {}), want.name))
             continue
         if fname in JSON_FIELDS:
             diffs += _diff_json(fname, have, want)
@@ -238,8 +261,38 @@ def compare(d: DesiredObject, current: dict, ids: dict[tuple[str, str], int]) ->
     return diffs
 
 
-def _carries_prefix(name: str, prefix: str) -> bool:
-    return bool(prefix) and (name == prefix or name.startswith(prefix + " "))
+def _template_uses(template: dict, kind: str, object_id: int) -> bool:
+    for fname in TEMPLATE_REFS[kind]:
+        value = template.get(fname)
+        if value == object_id or (isinstance(value, list) and object_id in value):
+            return True
+    return False
+
+
+def _unwanted(desired: DesiredState, state: dict[str, list[dict]], *, prune: bool) -> list[Action]:
+    """ralf's own objects the platform no longer names: delete (with prune), orphan, or kept when in use.
+
+    What stays after pruning are the desired templates (their references are replaced by desired ones)
+    and the templates that are not ralf's; an environment or inventory one of the latter uses is kept.
+    """
+    actions: list[Action] = []
+    wanted_templates = desired.names("templates")
+    foreign = [t for t in state.get("templates", [])
+               if name_of("templates", t) not in wanted_templates and not ownership.is_owned("templates", t)]
+    for kind in PRUNE_ORDER:
+        wanted = desired.names(kind)
+        for obj in state.get(kind, []):
+            n = name_of(kind, obj)
+            if n in wanted or not ownership.is_owned(kind, obj):
+                continue
+            users = [name_of("templates", t) for t in foreign
+                     if kind in TEMPLATE_REFS and _template_uses(t, kind, obj.get("id"))]
+            if users:
+                note = "still used by template(s) " + ", ".join(repr(u) for u in sorted(users)) + " (not ralf's)"
+                actions.append(Action("kept", kind, n, obj.get("id"), note=note))
+            else:
+                actions.append(Action("delete" if prune else "orphan", kind, n, obj.get("id")))
+    return actions
 
 
 def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id: int | None,
@@ -265,6 +318,7 @@ def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id
             + ". Delete or rename the extra objects, then seed again."
         )
     ids = {k: o["id"] for k, o in index.items()}
+    names = {(kind, o.get("id")): name_of(kind, o) for kind in ORDER for o in state.get(kind, [])}
     actions: list[Action] = []
     unchanged = 0
     for d in desired.objects:
@@ -276,60 +330,88 @@ def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id
         elif d.kind == "keys":
             unchanged += 1  # used as found; secrets cannot be compared
         else:
-            diffs = compare(d, cur, ids)
-            if diffs:
+            diffs = compare(d, cur, ids, names)
+            if d.kind in ownership.MARKED_KINDS and not ownership.is_owned(d.kind, cur):
+                actions.append(Action("adopt", d.kind, d.name, cur.get("id"), diffs))
+            elif diffs:
                 actions.append(Action("update", d.kind, d.name, cur.get("id"), diffs))
             else:
                 unchanged += 1
-    for kind in PRUNE_ORDER:
-        wanted = desired.names(kind)
-        for obj in state.get(kind, []):
-            n = name_of(kind, obj)
-            if n not in wanted and _carries_prefix(n, desired.prefix):
-                actions.append(Action("delete" if prune else "orphan", kind, n, obj.get("id")))
+    actions += _unwanted(desired, state, prune=prune)
     return Plan(desired.project, project_id, actions, unchanged, index)
 
 
 # --------------------------------------------------------------------------- applying
 
 
-def _body(kind: str, base: dict, fields: dict[str, Any]) -> dict:
-    body = {**base, **fields}
-    if kind == "templates":
-        env_id = body.get("environment_id")
-        body["environment_ids"] = [env_id] if env_id else []
+def _drop_empty(body: dict) -> dict:
     # null and 0 references are dropped: the server treats an omitted field the same way
     return {k: v for k, v in body.items() if v is not None and not (k.endswith("_id") and v == 0)}
 
 
-def apply_plan(client: SemaphoreClient, desired: DesiredState, plan: Plan, project_id: int) -> None:
+def create_body(kind: str, name: str, create_only: dict, fields: dict[str, Any]) -> dict:
+    body = {("title" if kind == "views" else "name"): name, **create_only, **fields}
+    if kind == "templates":
+        env_id = body.get("environment_id")
+        body["environment_ids"] = [env_id] if env_id else []
+    return _drop_empty(body)
+
+
+def update_body(kind: str, current: dict, fields: dict[str, Any]) -> dict:
+    """The server's whole object with the managed fields overlaid (its read-only fields left out)."""
+    body = {k: v for k, v in current.items() if k not in READ_ONLY}
+    body.update(fields)
+    if kind == "templates" and "environment_id" in fields:
+        wanted = fields["environment_id"]
+        old_first = _server_value(kind, current, "environment_id")
+        others = [e for e in current.get("environment_ids") or [] if e not in (old_first, wanted)]
+        body["environment_ids"] = ([wanted] if wanted else []) + others
+    return _drop_empty(body)
+
+
+def _in_use(e: SemaphoreError) -> bool:
+    return isinstance(e, SemaphoreBadRequest) and "in use" in e.message
+
+
+def apply_plan(client: SemaphoreClient, desired: DesiredState, plan: Plan, project_id: int,
+               say: Callable[[str], None] = lambda line: None) -> None:
     ids = {k: o["id"] for k, o in plan.index.items()}
     by_key = {(d.kind, d.name): d for d in desired.objects}
     changes = [a for a in plan.changes if a.kind != "project"]  # the project exists by now
     for done, action in enumerate(changes):
         try:
             if action.op == "delete":
-                client.delete_object(action.kind, project_id, action.id)
+                try:
+                    client.delete_object(action.kind, project_id, action.id)
+                except SemaphoreError as e:
+                    if not _in_use(e):
+                        raise
+                    # something ralf cannot see in the lists uses it: keep it and say so, as for templates
+                    action.op, action.note = "kept", "the server says it is in use"
+                    say("  " + action.render()[0])
                 continue
             d = by_key[(action.kind, action.name)]
             fields = {k: _resolve(v, ids) for k, v in d.fields.items()}
             missing = [k for k, v in d.fields.items() if isinstance(v, Ref) and fields[k] is None]
             if missing:
                 raise SemaphoreError(f"{d.label}: cannot resolve {', '.join(missing)} (was its target created?)")
-            name_field = "title" if d.kind == "views" else "name"
             if action.op == "create":
-                body = _body(d.kind, {name_field: d.name, **d.create_only}, fields)
-                obj = client.create_object(d.kind, project_id, body)
+                obj = client.create_object(d.kind, project_id, create_body(d.kind, d.name, d.create_only, fields))
                 ids[(d.kind, d.name)] = obj["id"]
             else:
-                current = plan.index[(d.kind, d.name)]
-                base = {k: current[k] for k in REQUEST_FIELDS[d.kind] if k in current}
-                client.update_object(d.kind, project_id, current["id"], _body(d.kind, base, fields))
+                # read it on its own: 2.10's lists leave out a template's vaults and survey variables
+                current = client.get_object(d.kind, project_id, action.id)
+                client.update_object(d.kind, project_id, action.id, update_body(d.kind, current, fields))
         except SemaphoreError as e:
             raise type(e)(
                 f"seeding stopped at {action.op} {LABEL[action.kind]} {action.name!r} after {done} of "
                 f"{len(changes)} changes: {e.message}\nrun `ralf semaphore seed` again to converge"
             ) from None
+
+
+def object_writes(sent: list[tuple[str, str]]) -> int:
+    """Writes to the project and its objects (logging in and minting a token are not changes)."""
+    return sum(1 for method, path in sent if method not in ("GET", "HEAD") and path.startswith("/project"))
 
 
 def seed(
@@ -361,9 +443,8 @@ def seed(
     pending = [a for a in plan.changes if a.kind != "project"]  # the project exists by now
     if not check and pending:
         say(f"applying {len(pending)} change(s) ...")
-        apply_plan(client, desired, plan, pid)
-    writes = sum(1 for method, _ in client.sent[start:] if method not in ("GET", "HEAD"))
-    return SeedResult(desired.project, pid, plan, check, prune, writes, version)
+        apply_plan(client, desired, plan, pid, say)
+    return SeedResult(desired.project, pid, plan, check, prune, object_writes(client.sent[start:]), version)
 
 
 def _emit_plan(say: Callable[[str], None], plan: Plan, pid: int | None, version: str) -> None:
