@@ -21,12 +21,18 @@ def semaphore() -> None:
 @semaphore.command()
 @platform_option
 @click.option("--check", is_flag=True, help="Only print the drift; exit 1 if there is any. Changes nothing.")
-@click.option("--prune", is_flag=True, help="Delete objects named with the template prefix that are no longer desired.")
+@click.option("--prune", is_flag=True,
+              help="Delete ralf's own objects (marked 'managed by ralf') that the platform no longer names.")
 @click.option("--no-view", is_flag=True, help="Do not group the templates in a view.")
 @json_option
 def seed(check: bool, prune: bool, no_view: bool, as_json: bool) -> None:
     """Make the project hold exactly the templates, environments, inventory and repository the
-    platform names. Prints the plan with field-level diffs; the last line is CHANGED=0 or CHANGED=1."""
+    platform names. Prints the plan with field-level diffs; the last line is CHANGED=0 or CHANGED=1.
+
+    Objects ralf made carry a marker ("managed by ralf" in a template's description, RALF_MANAGED=1 in
+    an environment, a comment atop the inventory); one with a desired name but no marker is adopted.
+    Everything else in the project is the user's and is left alone. With --check, exit 1 on drift,
+    which includes ralf's objects the platform no longer names."""
     from ralf.catalog import Catalog
     from ralf.semaphore.desired import desired_state
     from ralf.semaphore.reconcile import seed as run_seed
@@ -75,18 +81,23 @@ def templates(as_json: bool) -> None:
 @platform_option
 @json_option
 def ping(as_json: bool) -> None:
-    """Check that the server answers and the credentials work; print its version."""
+    """Check that the server answers and the credentials work; print its version.
+
+    A failure says which: TLS (certificate not trusted, handshake), connection refused, timeout, or
+    an answer that is not Semaphore's."""
+    from ralf.errors import SemaphoreError
     from ralf.semaphore.settings import settings_from_platform, client_from_settings
 
     settings = settings_from_platform(load())
-    with client_from_settings(settings) as client:
-        alive = client.ping()
-        info = client.info() if alive else {}
-    if as_json and alive:
-        emit_json({"url": settings.url, "alive": alive, "version": info.get("version")})
+    try:
+        with client_from_settings(settings) as client:
+            client.check_ping()
+            version = client.info().get("version")
+    except SemaphoreError as e:
+        if as_json:
+            emit_json({"url": settings.url, "alive": False, "problem": e.message})
+        raise
+    if as_json:
+        emit_json({"url": settings.url, "alive": True, "version": version})
     else:
-        console().print(f"{settings.describe()}: " + (f"ok, {info.get('version')}" if alive else "no answer"))
-    if not alive:
-        from ralf.semaphore.errors import SemaphoreUnreachable
-
-        raise SemaphoreUnreachable(f"Semaphore at {settings.url} does not answer /api/ping")
+        console().print(f"{settings.describe()}: ok, {version}")

@@ -214,10 +214,22 @@ class SemaphoreClient:
     def ping(self) -> bool:
         """True when ``/api/ping`` answers ``pong`` (no auth needed)."""
         try:
-            resp = self._send("GET", "/ping", headers={}, retries=0)
-        except SemaphoreUnreachable:
+            self.check_ping()
+        except SemaphoreError:
             return False
-        return resp.status_code == 200 and resp.text.strip().lower() == "pong"
+        return True
+
+    def check_ping(self) -> None:
+        """``/api/ping`` must answer ``pong``; else one error that says why: TLS, refused, timeout, not Semaphore."""
+        resp = self._send("GET", "/ping", headers={}, retries=0)
+        if resp.status_code == 200 and resp.text.strip().lower() == "pong":
+            return
+        ctype = resp.headers.get("content-type", "no content type").split(";")[0]
+        text = " ".join(resp.text.split())[:80]
+        raise SemaphoreError(
+            f"{self.base_url} answers, but not as Semaphore: GET /api/ping gave {resp.status_code} ({ctype})"
+            + (f" {text!r}" if text else "") + " instead of 'pong'; is semaphore.url the Semaphore server?"
+        )
 
     def info(self) -> dict:
         data = self.get("/info")
@@ -365,6 +377,10 @@ def _describe(e: Exception) -> str:
         text = str(e)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
             return f"TLS certificate not trusted ({text}); set semaphore.ca_file to the internal CA"
+        if "SSL" in text or "TLS" in text:
+            return f"TLS handshake failed ({text}); does the server speak https on that port?"
+        if "refused" in text.lower():
+            return "connection refused (nothing listens on that address and port)"
         return f"connection failed ({text or 'refused'})"
     if isinstance(e, httpx.RemoteProtocolError):
         return "the connection was closed without an answer"
