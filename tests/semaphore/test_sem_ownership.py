@@ -10,21 +10,12 @@ import pytest
 from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK, is_owned
 from ralf.semaphore.reconcile import seed
+from sem_state import one as _one, project_id as _pid
 
 MARKED_ENV = json.dumps({"RALF_MANAGED": "1"})
 VAULTS = [{"id": 1, "vault_key_id": 0, "name": "prod"}]
 SURVEY = [{"name": "release", "title": "Release", "required": True, "type": "", "description": "",
            "values": []}]
-
-
-def _pid(fake) -> int:
-    return next(p["id"] for p in fake.projects.values() if p["name"] == "RALF Bootstrap")
-
-
-def _one(fake, kind, name):
-    found = fake.find(kind, _pid(fake), name)
-    assert len(found) == 1, (kind, name, found)
-    return found[0]
 
 
 def _user_vault_and_survey(fake, tpl_id: int) -> None:

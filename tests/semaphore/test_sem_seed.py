@@ -12,16 +12,7 @@ from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreServerError, SemaphoreUnreachable
 from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK
 from ralf.semaphore.reconcile import seed
-
-
-def _project(fake) -> int:
-    return next(p["id"] for p in fake.projects.values() if p["name"] == "RALF Bootstrap")
-
-
-def _one(fake, kind, name):
-    found = fake.find(kind, _project(fake), name)
-    assert len(found) == 1, (kind, name, found)
-    return found[0]
+from sem_state import one as _one, project_id as _project
 
 
 def test_empty_server_gets_the_full_desired_state(fake, client, desired, default_catalog):
