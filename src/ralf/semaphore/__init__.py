@@ -3,6 +3,7 @@
 - :mod:`ralf.semaphore.client`: :class:`SemaphoreClient`, the REST API as the real server behaves;
 - :mod:`ralf.semaphore.settings`: connection settings from the platform file and the environment;
 - :mod:`ralf.semaphore.desired`: the project's desired objects, derived from the catalog;
-- :mod:`ralf.semaphore.reconcile`: read once, diff, plan, apply (`--check`, `--prune`);
+- :mod:`ralf.semaphore.ownership`: the marker on the objects ralf made (what `--prune` may delete);
+- :mod:`ralf.semaphore.reconcile`: read once, diff, plan, apply (`--check`, `--prune`, adoption);
 - :mod:`ralf.semaphore.fake`: :class:`FakeSemaphore`, a Semaphore-compatible server on 127.0.0.1 for tests.
 """
