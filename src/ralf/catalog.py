@@ -26,7 +26,7 @@ PLATFORM_TARGET = "platform"
 @dataclass(frozen=True)
 class Stack:
     name: str
-    type: Literal["tofu", "ansible"]
+    type: Literal["tofu", "ansible", "lxc"]  # lxc: a *-lxc stack realised on the platform's local LXC host
     service: str
     group: str
     role: Literal["infra", "config"]  # tofu creates the CT, ansible configures it
@@ -124,7 +124,7 @@ class Catalog:
             for ref in svc.stack_refs:
                 st = Stack(
                     name=ref.name,
-                    type=ref.type,
+                    type="lxc" if ref.type == "tofu" and self.platform.lxc_host is not None else ref.type,
                     service=sname,
                     group=svc.group,
                     role="infra" if ref.type == "tofu" else "config",

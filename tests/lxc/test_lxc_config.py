@@ -148,6 +148,6 @@ def test_lxc_stacks_need_no_tofu_nor_state_backend():
     from ralf.stacks.runner import preflight
     from ralf.catalog import Catalog
 
-    stacks = [s for s in Catalog(platform).stacks if s.type == "tofu"]
+    stacks = [s for s in Catalog(platform).stacks if s.type == "lxc"]
     tofu_path, _, creds = preflight(platform, stacks, {"PATH": "/nonexistent"}, None)
     assert tofu_path is None and creds == {}

@@ -148,8 +148,7 @@ def preflight(
     platform: Platform, stacks: list[Stack], environ: dict[str, str], tofu_binary: str | None
 ) -> tuple[str | None, str | None, dict[str, str]]:
     """Programs, playbooks and credentials for the selected stacks, or the one error that stops the run."""
-    # With a local LXC host the *-lxc stacks are realised by ralf itself: no OpenTofu, no credentials.
-    tofu_stacks = [s for s in stacks if s.type == "tofu"] if platform.lxc_host is None else []
+    tofu_stacks = [s for s in stacks if s.type == "tofu"]
     ansible_stacks = [s for s in stacks if s.type == "ansible"]
     tofu_path = tofu.resolve_tofu(tofu_binary, environ) if tofu_stacks else None
     ansible_path = ansible.resolve_ansible(environ) if ansible_stacks else None
@@ -246,7 +245,7 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
             with open(sr.log_path, "w", encoding="utf-8") as log:
                 log.write(f"# {stack.name} ({stack.type}, {sr.action}) started {_now()}\n")
                 try:
-                    if stack.type == "tofu" and ctx.platform.lxc_host is not None:
+                    if stack.type == "lxc":  # realised by ralf on the local LXC host: no OpenTofu
                         from ralf.backends.lxc.stack import run_lxc_stack
 
                         out = run_lxc_stack(ctx, stack, result.apply, log)
