@@ -81,7 +81,10 @@ class Reporter:
             self._last = self.clock()
 
     def step_end(self, i: int, n: int, step: Any, result: str, duration: float, message: str = "") -> None:
-        tail = f" — {message}" if message and result != "succeeded" else ""
+        if result == "succeeded":  # a local Apply says how much it changed ("changed=N; logs: …")
+            tail = f" — {message.split(';')[0]}" if message.startswith("changed=") else ""
+        else:
+            tail = f" — {message}" if message else ""
         self._out(f"step {i + 1}/{n} {step.template} {result} ({fmt_duration(duration)}){tail}")
 
     def skipped(self, i: int, n: int, step: Any, from_run: int) -> None:
