@@ -156,17 +156,38 @@ class Network(Strict):
         return ipaddress.ip_network(self.cidr)
 
 
+class ProxmoxNode(Strict):
+    """Another node of a Proxmox cluster: where `pct exec` reaches the CTs that live on it."""
+
+    ssh_host: str | None = None
+
+
 class Proxmox(Strict):
     api_url: str
-    node: str
+    node: str  # the default node of every service (services.<svc>.node picks another)
     storage: str = "local-lvm"
     bridge: str = "vmbr0"
     lxc_template: str
-    ssh_host: str | None = None  # where `pct exec` runs (over SSH); None = unit checks not configured
+    ssh_host: str | None = None  # where `pct exec` runs (over SSH) for CTs on `node`; None = not configured
     ssh_user: str = "root"
-    insecure_tls: bool = False
+    nodes: dict[str, ProxmoxNode] = {}  # the cluster's other nodes
+    # PEM the API's certificate is verified with (Proxmox signs it with /etc/pve/pve-root-ca.pem);
+    # relative = in the secrets directory; None = the system trust store.
+    ca_file: str | None = None
+    insecure_tls: bool = False  # no verification at all: only when set explicitly, warned on every run
     credentials_file: str = "pve.env"  # in the secrets directory
     # PVE_TOKEN_ID / PVE_TOKEN_SECRET are read from credentials_file or the environment.
+
+    def node_of(self, service: "Service") -> str:
+        """The node a service's CT lives on."""
+        return service.node or self.node
+
+    def ssh_host_of(self, node: str) -> str | None:
+        """Where `pct exec` runs for CTs on ``node``."""
+        if node == self.node:
+            return self.ssh_host
+        other = self.nodes.get(node)
+        return other.ssh_host if other else None
 
     @field_validator("api_url")
     @classmethod
@@ -304,7 +325,8 @@ class Size(Strict):
     memory_mb: int = Field(ge=64)
     disk_gb: int = Field(ge=1)
     swap_mb: int = Field(0, ge=0)
-    nesting: bool = False
+    # systemd's sandboxed units need nesting in an unprivileged CT (Proxmox's own default for Ubuntu/Debian)
+    nesting: bool = True
 
 
 class Service(Strict):
@@ -313,6 +335,7 @@ class Service(Strict):
     ip: str
     hostname: str
     ct_id: int | None = Field(None, ge=100, le=999_999_999)
+    node: str | None = None  # Proxmox node of the CT; None = proxmox.node
     size: Size | None = None
     stacks: list[Union[str, StackRef]]
     units: list[str] = []
@@ -498,6 +521,10 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
         for key in s.secrets:
             if not re.match(r"^[A-Z_][A-Z0-9_]*$", key):
                 problems.append((f"{place}.secrets.{key}", "expected an environment variable name (A-Z, 0-9, _)"))
+        if s.node is not None and p.proxmox is not None and s.node != p.proxmox.node and s.node not in p.proxmox.nodes:
+            known = ", ".join([p.proxmox.node, *p.proxmox.nodes])
+            problems.append((f"{place}.node", f"unknown Proxmox node {s.node!r}; expected one of {known} "
+                             "(list other cluster nodes under proxmox.nodes)"))
         if any(r.type == "tofu" for r in s.stack_refs) and s.ct_id is None:
             problems.append((f"{place}.ct_id", "expected a CT id: the service has an OpenTofu (LXC) stack"))
     for g, count in members.items():
@@ -518,6 +545,9 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
         _unique(problems, ips, p.lxc_host.host_ip, "lxc_host.host_ip", "IP")
     if p.exec.transport == "lxc" and p.lxc_host is None:
         problems.append(("exec.transport", "transport lxc needs an lxc_host section"))
+    if p.semaphore is not None and "--allow-destroy" in p.semaphore.apply_command:
+        problems.append(("semaphore.apply_command", "must not pass --allow-destroy: Semaphore's Apply templates "
+                         "run unattended and never destroy a CT; destroy on the runner with ralf stacks run"))
     if p.network.gateway is not None and not _ipa_in(p.network.gateway, network):
         problems.append(("network.gateway", f"{p.network.gateway} is outside the network {p.network.cidr}"))
     return problems

@@ -2,7 +2,9 @@
 
 Every LXC stack is the same shape: the bpg/proxmox provider, four variables (API URL, token id and
 secret, SSH public key) and one call of the shared module ``tofu/modules/lxc`` with the service's
-CT values (id, hostname, IP/prefix, gateway, bridge, storage, template, size). Writing those values
+CT values (node, id, hostname, IP/prefix, gateway, bridge, storage, template, size), and a ``moved``
+block from the original RALF's address (``proxmox_virtual_environment_container.<service>``) so a
+running platform's state is adopted without replacing a CT. Writing those values
 into nine hand-copied directories was how the original drifted, so ralf renders them per run into
 ``main.tf.json`` (JSON syntax: generated, never edited, checkable with ``json``). The S3 backend
 block is not written here: the stack runner adds it, because it knows whether the stack keeps
@@ -17,11 +19,14 @@ from pathlib import Path
 
 from ralf.errors import UsageError
 from ralf.model import Platform
+from ralf.stacks.versions import TOFU_MIN
 
-RESOURCE_ADDRESS = "module.lxc.proxmox_virtual_environment_container.this"
+CONTAINER_TYPE = "proxmox_virtual_environment_container"
+RESOURCE_ADDRESS = f"module.lxc.{CONTAINER_TYPE}.this"
 PROVIDER_SOURCE = "bpg/proxmox"
 PROVIDER_VERSION = "~> 0.66"
-REQUIRED_VERSION = ">= 1.6.0"
+# The S3 backend ralf writes uses use_lockfile (OpenTofu >= 1.10); the run checks the binary against the same.
+REQUIRED_VERSION = ">= " + ".".join(map(str, TOFU_MIN))
 MODULE_DIR = Path("tofu") / "modules" / "lxc"
 
 
@@ -45,9 +50,26 @@ def _proxmox(platform: Platform):
 
 
 def import_id(platform: Platform, stack_name: str) -> str:
-    """The id ``tofu import`` takes for the stack's container: ``<node>/<ct_id>``."""
+    """The id ``tofu import`` takes for the stack's container: ``<node>/<ct_id>`` (the service's node)."""
     _, svc = _tofu_service(platform, stack_name)
-    return f"{_proxmox(platform).node}/{svc.ct_id}"
+    return f"{_proxmox(platform).node_of(svc)}/{svc.ct_id}"
+
+
+def proxmox_tags(*tags: str) -> list[str]:
+    """Tags as Proxmox stores them (lower case, sorted, once each): anything else drifts on every plan."""
+    return sorted({t.lower() for t in tags if t})
+
+
+def original_address(service_name: str, resource_type: str = CONTAINER_TYPE) -> str:
+    """Where the original RALF stacks kept the service's CT in the state: ``<type>.<service>``."""
+    return f"{resource_type}.{service_name}"
+
+
+def moved_blocks(service_name: str, resource_type: str = CONTAINER_TYPE) -> list[dict]:
+    """``moved`` from the original's address to ralf's: a running platform's state is adopted, not replaced.
+
+    A moved block whose ``from`` is not in the state does nothing, so every stack carries it."""
+    return [{"from": original_address(service_name, resource_type), "to": f"module.lxc.{resource_type}.this"}]
 
 
 def module_inputs(platform: Platform, stack_name: str) -> dict:
@@ -60,7 +82,7 @@ def module_inputs(platform: Platform, stack_name: str) -> dict:
         raise UsageError(f"service {sname!r} has no ct_id; its OpenTofu stack {stack_name!r} needs one")
     prefix = ipaddress.ip_network(platform.network.cidr).prefixlen
     return {
-        "node_name": px.node,
+        "node_name": px.node_of(svc),
         "vm_id": svc.ct_id,
         "hostname": svc.hostname,
         "description": f"{sname} ({stack_name}), managed by ralf",
@@ -76,13 +98,14 @@ def module_inputs(platform: Platform, stack_name: str) -> dict:
         "swap_mb": svc.size.swap_mb,
         "disk_gb": svc.size.disk_gb,
         "nesting": svc.size.nesting,
-        "tags": ["ralf", svc.group, sname],
+        "tags": proxmox_tags("ralf", svc.group, sname),
     }
 
 
 def render_stack(platform: Platform, stack_name: str, repo_root: Path) -> dict[str, str]:
     """Render the root module of a ``*-lxc`` stack: ``{"main.tf.json": <JSON text>}``."""
     px = _proxmox(platform)
+    sname, _ = _tofu_service(platform, stack_name)
     inputs = module_inputs(platform, stack_name)
     module_source = (Path(repo_root).resolve() / MODULE_DIR).as_posix()
     # bpg's endpoint is the bare https://host:port; the platform (like the original) may give .../api2/json.
@@ -107,6 +130,7 @@ def render_stack(platform: Platform, stack_name: str, repo_root: Path) -> dict[s
             "proxmox": {
                 "endpoint": endpoint,
                 "api_token": "${var.pm_api_token_id}=${var.pm_api_token_secret}",
+                # verified unless insecure_tls is set explicitly; the CA reaches the provider as SSL_CERT_FILE
                 "insecure": px.insecure_tls,
             }
         },
@@ -117,6 +141,7 @@ def render_stack(platform: Platform, stack_name: str, repo_root: Path) -> dict[s
                 "ssh_public_key": "${var.ssh_public_key}",
             }
         },
+        "moved": moved_blocks(sname),
         "output": {
             "ct_id": {"value": "${module.lxc.vm_id}"},
             "ipv4_address": {"value": "${module.lxc.ipv4_address}"},

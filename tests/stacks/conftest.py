@@ -29,8 +29,22 @@ try:
     b = json.load(open(BEHAVIOUR))
 except (OSError, ValueError):
     b = {{}}
+'''
+
+# The rest is not passed through str.format (braces are literal).
+FAKE_BODY = r'''
 cmd = args[0] if args and not args[0].startswith("-") else ""
+def say(level, message, **extra):
+    print(json.dumps({"@level": level, "@message": message, **extra}))
+def error(summary, detail=""):
+    say("error", "Error: " + summary, type="diagnostic",
+        diagnostic={"severity": "error", "summary": summary, "detail": detail})
+    sys.exit(1)
 if NAME == "ansible-playbook":
+    if args == ["--version"]:
+        print("ansible-playbook [core %s]" % b.get("ansible_version", "2.18.6"))
+        print("  python version = 3.11")
+        sys.exit(0)
     counter = RECORD + ".ansible"
     n = int(open(counter).read()) if os.path.exists(counter) else 0
     open(counter, "w").write(str(n + 1))
@@ -40,28 +54,47 @@ if NAME == "ansible-playbook":
     print("host1 : ok=1    changed=1    unreachable=0    failed=%d    skipped=0    rescued=0    ignored=0" % bad)
     print("host2 : ok=0    changed=0    unreachable=%d    failed=0    skipped=0    rescued=0    ignored=0" % down)
     sys.exit(2 if bad else 4 if down else 0)
+if args == ["version", "-json"]:
+    print(json.dumps({"terraform_version": b.get("version", "1.10.6"), "platform": "linux_amd64",
+                      "provider_selections": {}}))
+    sys.exit(0)
 if b.get("echo_secret") and cmd == b["echo_secret"]:
-    print("token is " + os.environ.get("TF_VAR_pm_api_token_secret", ""))
-    print("aws is " + os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    say("info", "token is " + os.environ.get("TF_VAR_pm_api_token_secret", ""))
+    say("info", "aws is " + os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
 if b.get("lock") == cmd:
-    print("Error: Error acquiring the state lock", file=sys.stderr)
-    print("Lock Info:\n  ID: 1234\n  Who: other@host", file=sys.stderr)
-    sys.exit(1)
+    error("Error acquiring the state lock", "Lock Info:\n  ID: 1234\n  Who: other@host")
 if b.get("fail") == cmd:
-    print("Error: something else broke", file=sys.stderr)
-    sys.exit(1)
+    error("something else broke")
+# what OpenTofu plans: one in-place update of the container unless the behaviour file says otherwise
+CHANGES = b.get("plan_changes", [{"address": "module.lxc.proxmox_virtual_environment_container.this",
+                                   "mode": "managed", "change": {"actions": ["update"]}}])
+if os.path.exists(".imported") and "after_import" in b:
+    CHANGES = b["after_import"]
+def summary(op, changes):
+    counts = {"add": 0, "change": 0, "remove": 0, "import": 0, "operation": op}
+    for rc in changes:
+        for a in rc["change"]["actions"]:
+            counts[{"create": "add", "update": "change", "delete": "remove"}.get(a, "import")] += a != "no-op"
+    say("info", "%s: %d to add, %d to change, %d to destroy." % (op, counts["add"], counts["change"], counts["remove"]),
+        type="change_summary", changes=counts)
 if cmd == "init":
     if "-backend-config=backend.hcl" in args and not os.path.exists("backend.hcl"):
         print("Error: backend.hcl missing", file=sys.stderr)
         sys.exit(1)
     print("OpenTofu has been successfully initialized!")
 elif cmd == "plan":
-    print("Plan: 1 to add, 0 to change, 0 to destroy.")
+    out = [a.split("=", 1)[1] for a in args if a.startswith("-out=")]
+    if out:
+        json.dump({"format_version": "1.2", "resource_changes": CHANGES}, open(out[0], "w"))
+    summary("plan", CHANGES)
+elif cmd == "show":
+    if not os.path.exists(args[-1]):
+        error("Failed to read the given file as a state or plan file")
+    print(open(args[-1]).read())
 elif cmd == "apply":
     if b.get("already_exists") and not os.path.exists(".imported"):
-        print("Error: error creating container: CT 4020 already exists on node pve-deploy", file=sys.stderr)
-        sys.exit(1)
-    print("Apply complete! Resources: 0 added, 1 changed, 0 destroyed.")
+        error("error creating container: CT 4020 already exists on node pve-deploy")
+    summary("apply", json.load(open(args[-1]))["resource_changes"])
 elif cmd == "import":
     tries = int(open(".import-tries").read()) if os.path.exists(".import-tries") else 0
     open(".import-tries", "w").write(str(tries + 1))
@@ -87,18 +120,20 @@ class Fakes:
     def install(self, name: str) -> Path:
         p = self.bin / name
         p.write_text(FAKE.format(python=sys.executable, record=str(self.record),
-                                 behaviour=str(self.behaviour), name=name))
+                                 behaviour=str(self.behaviour), name=name) + FAKE_BODY)
         p.chmod(0o755)
         return p
 
     def behave(self, **kw) -> None:
         self.behaviour.write_text(json.dumps(kw))
 
-    def calls(self, prog: str | None = None) -> list[dict]:
+    def calls(self, prog: str | None = None, versions: bool = False) -> list[dict]:
+        """Recorded calls; the version questions every run asks first are left out unless ``versions``."""
         if not self.record.exists():
             return []
         rows = [json.loads(line) for line in self.record.read_text().splitlines()]
-        return [r for r in rows if prog is None or r["prog"] == prog]
+        return [r for r in rows if (prog is None or r["prog"] == prog)
+                and (versions or r["argv"] not in (["version", "-json"], ["--version"]))]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_run_reads_auto_apply_from_env(run_cli, default_copy, fakes, state):
                              env={"ONLY_STACKS": "044-n8n-lxc", "AUTO_APPLY": "1", "START_AT": "000"})
     assert code == 0, err
     assert json.loads(out)["mode"] == "apply"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply"]
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply"]
     code, out, err = run_cli("stacks", "run", "--plan", "--json", "--platform", str(default_copy.source))
     assert json.loads(out)["mode"] == "plan"
 
@@ -75,7 +75,8 @@ def test_generated_secret_printed_by_a_playbook_is_redacted(default_copy, fakes,
     password = read_env_file(default_copy.secrets_path / "minio.env")["MINIO_ROOT_PASSWORD"]
     pb = default_copy.stacks_path / "031-minio-config"
     fake = fakes.bin / "ansible-playbook"
-    fake.write_text(f"#!/bin/sh\necho 'leaked {password}'\n")
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'ansible-playbook [core 2.18.6]'; exit 0; }}\n"
+                    f"echo 'leaked {password}'\n")
     fake.chmod(0o755)
     lines: list[str] = []
     result = run_stacks(default_copy, "031-minio-config", apply=True, on_output=lines.append)

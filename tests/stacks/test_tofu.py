@@ -19,30 +19,31 @@ PVE_SECRET = "pve-secret-Zq81xY"  # what the default_copy fixture writes into pv
 
 INIT_LOCAL = ["init", "-input=false"]
 INIT_S3 = ["init", "-input=false", "-reconfigure", "-backend-config=backend.hcl"]
-PLAN = ["plan", "-input=false"]
-APPLY = ["apply", "-auto-approve", "-input=false"]
+PLAN = ["plan", "-input=false", "-json", "-out=ralf.tfplan"]
+SHOW = ["show", "-json", "ralf.tfplan"]
+APPLY = ["apply", "-input=false", "-json", "ralf.tfplan"]
 ANSIBLE_PLAN = ["-i", "{inv}", "--syntax-check", "playbook.yml"]
 ANSIBLE_APPLY = ["-i", "{inv}", "playbook.yml"]
 
 # Every default-platform stack, in run order: (stack, program, working dir, command lines for plan / apply).
 DEFAULT_PINNED = [
-    ("030-minio-lxc", "tofu", [INIT_LOCAL, PLAN], [INIT_LOCAL, APPLY]),
+    ("030-minio-lxc", "tofu", [INIT_LOCAL, PLAN, SHOW], [INIT_LOCAL, PLAN, SHOW, APPLY]),
     ("031-minio-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("020-postgres-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("020-postgres-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("021-postgres-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("034-gitea-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("034-gitea-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("035-gitea-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("040-semaphore-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("040-semaphore-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("041-semaphore-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("042-vaultwarden-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("042-vaultwarden-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("043-vaultwarden-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("044-n8n-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("044-n8n-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("045-n8n-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("090-exo-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("090-exo-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("091-exo-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("110-synapse-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("110-synapse-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("111-synapse-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
-    ("112-mail-lxc", "tofu", [INIT_S3, PLAN], [INIT_S3, APPLY]),
+    ("112-mail-lxc", "tofu", [INIT_S3, PLAN, SHOW], [INIT_S3, PLAN, SHOW, APPLY]),
     ("113-mail-config", "ansible-playbook", [ANSIBLE_PLAN], [ANSIBLE_APPLY]),
 ]
 
@@ -60,6 +61,10 @@ def test_default_platform_command_lines_are_pinned(default_copy, fakes, state, a
             expected.append((prog, [a.replace("{inv}", inv) for a in argv], str(cwd)))
     got = [(c["prog"], c["argv"], c["cwd"]) for c in fakes.calls()]
     assert got == expected
+    # before anything runs, each program is asked for its version (machine output for tofu)
+    asked = [(c["prog"], c["argv"]) for c in fakes.calls(versions=True)[:2]]
+    assert asked == [("tofu", ["version", "-json"]), ("ansible-playbook", ["--version"])]
+    assert len(fakes.calls(versions=True)) == len(expected) + 2
     assert [r.stack for r in result.results] == [row[0] for row in DEFAULT_PINNED]
     assert all(r.action == ("apply" if apply else "plan") for r in result.results)
 
@@ -125,10 +130,10 @@ def test_already_exists_imports_and_applies_again(default_copy, fakes, state):
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO)
     assert result.ok
     assert [c["argv"] for c in fakes.calls("tofu")] == [
-        INIT_S3,
+        INIT_S3, PLAN, SHOW,
         APPLY,
         ["import", "-input=false", "module.lxc.proxmox_virtual_environment_container.this", "pve-deploy/4020"],
-        APPLY,
+        PLAN, SHOW, APPLY,
     ]
     r = result.results[0]
     assert r.result == "succeeded" and "imported" in r.note and r.changed == 1
@@ -141,7 +146,7 @@ def test_failed_import_fails_the_stack_and_stops_the_run(default_copy, fakes, st
     assert not result.ok and result.exit_code == 1
     assert [r.result for r in result.results] == ["failed", "not run"]
     assert result.results[0].note == "import of pve-deploy/4020 failed after 3 attempts"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import", "import", "import"]
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "import", "import", "import"]
 
 
 def test_import_waits_for_a_container_proxmox_is_still_creating(default_copy, fakes, state, monkeypatch):
@@ -151,7 +156,8 @@ def test_import_waits_for_a_container_proxmox_is_still_creating(default_copy, fa
     lines: list[str] = []
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, on_output=lines.append)
     assert result.ok, result.results[0].note
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import", "import", "import", "apply"]
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == [
+        "init", "plan", "show", "apply", "import", "import", "import", "plan", "show", "apply"]
     retries = [line for line in lines if "not importable yet" in line]
     assert retries == [
         "[ralf] container pve-deploy/4020 not importable yet (Cannot import non-existent remote object); retry 1/3 in 0.01s",
@@ -165,14 +171,14 @@ def test_import_error_that_waiting_cannot_fix_is_not_retried(default_copy, fakes
     fakes.behave(already_exists=True, import_error="HTTP 401 Unauthorized: invalid token")
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, import_retry_delay=0.01)
     assert result.results[0].note == "import of pve-deploy/4020 failed"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply", "import"]
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "import"]
 
 
 def test_plan_never_imports(default_copy, fakes, state):
     fakes.behave(already_exists=True)
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=False, repo_root=REPO)
     assert result.ok and result.results[0].changed == 1
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan"]
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show"]
 
 
 def test_state_lock_held_is_reported(default_copy, fakes, state):
@@ -181,14 +187,14 @@ def test_state_lock_held_is_reported(default_copy, fakes, state):
     r = result.results[0]
     assert r.result == "failed" and "state is locked" in r.note
     assert "Error acquiring the state lock" in r.log_path.read_text()
-    assert len(fakes.calls("tofu")) == 2  # no import attempt for a lock error
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply"]  # no import for a lock
 
 
 def test_other_apply_error_is_not_imported(default_copy, fakes, state):
     fakes.behave(fail="apply")
     result = run_stacks(default_copy, "044-n8n-lxc", apply=True, repo_root=REPO)
-    assert result.results[0].result == "failed" and result.results[0].note == "apply failed"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "apply"]
+    assert result.results[0].result == "failed" and result.results[0].note == "apply failed: something else broke"
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply"]
 
 
 def test_missing_tofu_is_one_clear_error(default_copy, tmp_path, state, monkeypatch):

@@ -26,6 +26,7 @@ class RunContext:
     ansible_retry_delay: float = 5.0
     import_retries: int = 3  # tofu import while the container is not visible (or still locked) yet
     import_retry_delay: float = 5.0
+    allow_destroy: frozenset[str] = frozenset()  # stacks whose plan may delete or replace resources
 
     def say(self, line: str) -> None:
         if self.on_output is not None:

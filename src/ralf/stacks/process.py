@@ -153,10 +153,13 @@ def run_streamed(
     redact: Redactor | None = None,
     guard: InterruptGuard | None = None,
     resend_on_startup: bool = True,
+    show: Callable[[str], str | None] | None = None,
 ) -> ProcResult:
     """Run ``argv``; every output line (stdout and stderr merged) is redacted, logged and passed on.
 
-    ``resend_on_startup=False`` for programs that must get exactly one SIGINT (OpenTofu)."""
+    ``resend_on_startup=False`` for programs that must get exactly one SIGINT (OpenTofu).
+    ``show`` turns a line into what is logged and passed on (None: neither); the result keeps the raw
+    lines (a machine-readable stream stays readable for a person, and parseable for ralf)."""
     redact = redact or Redactor()
     try:
         child = subprocess.Popen(
@@ -184,10 +187,13 @@ def run_streamed(
         for raw in child.stdout:
             line = redact(raw.rstrip("\n"))
             lines.append(line)
-            log.write(line + "\n")
+            shown = show(line) if show is not None else line
+            if shown is None:
+                continue
+            log.write(shown + "\n")
             log.flush()
             if on_line is not None:
-                on_line(line)
+                on_line(shown)
         rc = child.wait()
     finally:
         if child.poll() is None:  # an exception while streaming: do not leave the child behind

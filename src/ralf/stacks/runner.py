@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterable, Literal
 
 from ralf.catalog import Catalog, Stack
 from ralf.errors import PlatformError, RalfError, UsageError
 from ralf.model import Platform
-from ralf.stacks import ansible, tofu
+from ralf.stacks import ansible, tofu, versions
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.lock import StackLock
 from ralf.stacks.process import Redactor
@@ -152,12 +152,27 @@ def preflight(
     ansible_stacks = [s for s in stacks if s.type == "ansible"]
     tofu_path = tofu.resolve_tofu(tofu_binary, environ) if tofu_stacks else None
     ansible_path = ansible.resolve_ansible(environ) if ansible_stacks else None
+    quiet_env = tofu.child_env(environ, {})  # CHECKPOINT_DISABLE: terraform's version check would phone home
+    if tofu_path:
+        versions.check_tofu(tofu_path, quiet_env)
+    if ansible_path:
+        versions.check_ansible(ansible_path, quiet_env)
     missing = [str(ansible.playbook_path(platform, s.name)) for s in ansible_stacks
                if not ansible.playbook_path(platform, s.name).is_file()]
     if missing:
         raise PlatformError([f"stack playbook missing: {m}" for m in missing])
     creds = tofu.credentials(platform, tofu_stacks, environ) if tofu_stacks else {}
     return tofu_path, ansible_path, creds
+
+
+def _allowed_destroys(stacks: list[Stack], names: Iterable[str]) -> frozenset[str]:
+    allowed = frozenset(n for n in names if n)
+    tofu_names = {s.name for s in stacks if s.type == "tofu"}
+    unknown = sorted(allowed - tofu_names)
+    if unknown:
+        raise UsageError(f"--allow-destroy {', '.join(unknown)}: not an OpenTofu stack of this run "
+                         f"(selected: {', '.join(sorted(tofu_names)) or 'none'})")
+    return allowed
 
 
 def run_stacks(
@@ -180,10 +195,13 @@ def run_stacks(
     import_retry_delay: float | None = None,
     only_source: str = "ONLY_STACKS",
     start_source: str = "START_AT",
+    allow_destroy: Iterable[str] = (),
 ) -> RunResult:
     """Run the selected stacks; raises :class:`RalfError` for anything detected before the first stack.
 
     ``only_source`` / ``start_source`` name where ``only`` / ``start_at`` came from (variable or flag) in errors.
+    ``allow_destroy`` names the OpenTofu stacks whose plan may delete or replace resources (the
+    destroy guard stops every other one before apply); there is deliberately no variable for it.
     """
     from ralf.paths import state_dir as default_state_dir
 
@@ -191,6 +209,7 @@ def run_stacks(
     catalog = Catalog(platform)
     stacks = select_stacks(catalog, parse_only(only), start_at, only_source=only_source,
                            start_source=start_source)
+    allowed = _allowed_destroys(stacks, allow_destroy)
     tofu_path, ansible_path, creds = preflight(platform, stacks, env, tofu_binary)
     retries = ansible_retries if ansible_retries is not None else _int_env(env, "RALF_ANSIBLE_RETRIES", 3)
     delay = (ansible_retry_delay if ansible_retry_delay is not None
@@ -210,7 +229,7 @@ def run_stacks(
             tofu_binary=tofu_path, ansible_binary=ansible_path, on_output=on_output,
             redact=Redactor([v for k, v in creds.items() if k in tofu.SECRET_ENV] + generated_secrets(platform)),
             ansible_retries=int(retries), ansible_retry_delay=float(delay),
-            import_retries=int(i_retries), import_retry_delay=float(i_delay),
+            import_retries=int(i_retries), import_retry_delay=float(i_delay), allow_destroy=allowed,
         )
         if on_start:
             on_start(run_dir)
@@ -234,6 +253,9 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
     _write_summary(result)
     ctx.say(f"[ralf] {'apply' if result.apply else 'plan'}: {len(stacks)} stack(s): {' '.join(s.name for s in stacks)}")
     ctx.say(f"[ralf] logs: {ctx.run_dir}")
+    warning = tofu.tls_warning(ctx.platform) if any(s.type == "tofu" for s in stacks) else None
+    if warning:
+        ctx.say(f"[ralf] warning: {warning}")
     with ctx.guard:
         for i, (stack, sr) in enumerate(zip(stacks, result.results), 1):
             if ctx.guard.requested:

@@ -6,6 +6,12 @@ backend), ``backend.tf.json`` (an empty ``backend "s3" {}``) plus ``backend.hcl`
 settings, passed with ``-backend-config``. ``use_lockfile = true`` makes OpenTofu lock the state
 object in the bucket, so two runs on different machines cannot corrupt it either.
 
+Every run plans into a saved plan (``-out``), reads it with ``show -json`` and, before applying it,
+stops when it deletes or replaces anything (a CT holds its service's data) unless the operator named
+the stack with ``--allow-destroy``: the destroy guard. Semaphore's Apply templates cannot pass that
+flag, so they never destroy. ``plan``/``apply`` run with ``-json``; ralf decides on those messages
+(``ralf.stacks.tofu_json``) and logs their human text.
+
 When apply fails because the container already exists, it is imported under bpg/proxmox's
 documented id ``<node_name>/<vm_id>`` and applied again. A container Proxmox is still creating
 (locked, or not visible yet) is retried a few times with a growing pause, as the original polled.
@@ -27,11 +33,11 @@ from ralf.errors import ExternalToolError, SecretError
 from ralf.model import Platform
 from ralf.secrets import read_env_file
 from ralf.stacks.context import Outcome, RunContext
+from ralf.stacks import tofu_json
 from ralf.stacks.process import run_streamed
 
 BACKEND_STUB = "backend.tf.json"
 BACKEND_CONFIG = "backend.hcl"
-DEFAULT_ADDRESS = "module.lxc.proxmox_virtual_environment_container.this"
 SSH_PUBLIC_KEY = "ralf_ed25519.pub"
 
 ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
@@ -39,9 +45,6 @@ ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
 NOT_YET = re.compile(r"non-existent remote object|does not exist|is locked", re.IGNORECASE)
 MAX_IMPORT_DELAY = 60.0
 STATE_LOCKED = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
-APPLY_DONE = re.compile(r"Resources: (?:(\d+) imported, )?(\d+) added, (\d+) changed, (\d+) destroyed")
-PLAN_DONE = re.compile(r"Plan: (?:(\d+) to import, )?(\d+) to add, (\d+) to change, (\d+) to destroy")
-NO_CHANGES = re.compile(r"No changes\.")
 
 
 # --------------------------------------------------------------------------- binary
@@ -136,6 +139,8 @@ def prepare_workdir(platform: Platform, stack: Stack, state_dir: Path, repo_root
 
 # --------------------------------------------------------------------------- commands
 
+PLAN_FILE = "ralf.tfplan"
+
 
 def init_command(binary: str, remote: bool) -> list[str]:
     cmd = [binary, "init", "-input=false"]
@@ -146,11 +151,16 @@ def init_command(binary: str, remote: bool) -> list[str]:
 
 
 def plan_command(binary: str) -> list[str]:
-    return [binary, "plan", "-input=false"]
+    return [binary, "plan", "-input=false", "-json", f"-out={PLAN_FILE}"]
+
+
+def show_command(binary: str) -> list[str]:
+    return [binary, "show", "-json", PLAN_FILE]
 
 
 def apply_command(binary: str) -> list[str]:
-    return [binary, "apply", "-auto-approve", "-input=false"]
+    # A saved plan applies without a prompt, and exactly what the destroy guard has seen.
+    return [binary, "apply", "-input=false", "-json", PLAN_FILE]
 
 
 def import_command(binary: str, address: str, import_id: str) -> list[str]:
@@ -159,19 +169,15 @@ def import_command(binary: str, address: str, import_id: str) -> list[str]:
 
 def import_target(platform: Platform, stack_name: str) -> tuple[str, str]:
     """(resource address, import id) of the stack's container: ``<node>/<ct_id>`` for bpg/proxmox."""
-    try:
-        from ralf import tofu_config
+    from ralf import tofu_config
 
-        return tofu_config.RESOURCE_ADDRESS, tofu_config.import_id(platform, stack_name)
-    except (ImportError, AttributeError):
-        svc = next(s for s in platform.services.values() if any(r.name == stack_name for r in s.stack_refs))
-        node = platform.proxmox.node if platform.proxmox else "pve"
-        return DEFAULT_ADDRESS, f"{node}/{svc.ct_id}"
+    return tofu_config.RESOURCE_ADDRESS, tofu_config.import_id(platform, stack_name)
 
 
 def commands_for(platform: Platform, stack: Stack, binary: str, apply: bool) -> list[list[str]]:
     """The command lines of a normal run (without the import recovery)."""
-    return [init_command(binary, remote_state(platform, stack)), apply_command(binary) if apply else plan_command(binary)]
+    cmds = [init_command(binary, remote_state(platform, stack)), plan_command(binary), show_command(binary)]
+    return cmds + [apply_command(binary)] if apply else cmds
 
 
 # --------------------------------------------------------------------------- environment
@@ -194,6 +200,10 @@ def credentials(platform: Platform, stacks: list[Stack], environ: dict[str, str]
                     f"Proxmox credentials missing: {', '.join(missing)} (set them in the environment or in {path})"
                 )
         env["TF_VAR_pm_api_url"] = px.api_url
+        ca = proxmox_ca_file(platform)
+        if ca is not None:
+            # bpg/proxmox has no CA argument; Go reads the trusted roots from SSL_CERT_FILE
+            env["SSL_CERT_FILE"] = str(ca)
         env["TF_VAR_pm_api_token_id"] = tid or ""
         env["TF_VAR_pm_api_token_secret"] = tsecret or ""
     pub = platform.secrets_path / SSH_PUBLIC_KEY
@@ -215,6 +225,34 @@ def credentials(platform: Platform, stacks: list[Stack], environ: dict[str, str]
     return env
 
 
+def proxmox_ca_file(platform: Platform) -> Path | None:
+    """The PEM the Proxmox API is verified with (None: system store), or a SecretError when it is missing."""
+    px = platform.proxmox
+    if px is None or px.ca_file is None or px.insecure_tls:
+        return None
+    path = Path(px.ca_file).expanduser()
+    path = path if path.is_absolute() else platform.secrets_path / path
+    try:
+        pem = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        raise SecretError(
+            f"Proxmox CA file missing: {path} (proxmox.ca_file); copy /etc/pve/pve-root-ca.pem from the "
+            "Proxmox node there, e.g. scp root@<node>:/etc/pve/pve-root-ca.pem " + str(path)
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise SecretError(f"Proxmox CA file {path} holds no PEM certificate (proxmox.ca_file)")
+    return path
+
+
+def tls_warning(platform: Platform) -> str | None:
+    """The warning every run prints while the Proxmox API's certificate is not verified."""
+    if platform.proxmox is None or not platform.proxmox.insecure_tls:
+        return None
+    return ("proxmox.insecure_tls is true: the API certificate is NOT verified, so the API token goes to "
+            "whoever answers at " + platform.proxmox.api_url + "; set proxmox.ca_file (the node's "
+            "/etc/pve/pve-root-ca.pem) and remove insecure_tls")
+
+
 SECRET_ENV = ("TF_VAR_pm_api_token_id", "TF_VAR_pm_api_token_secret", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
@@ -230,42 +268,85 @@ def child_env(base: dict[str, str], creds: dict[str, str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- run
 
 
-def changed_count(output: str) -> int | None:
-    """Resources added+changed+destroyed (+imported) from the last apply/plan summary in the output."""
-    done = APPLY_DONE.findall(output) or PLAN_DONE.findall(output)
-    if done:
-        return sum(int(x or 0) for x in done[-1])
-    if NO_CHANGES.search(output):
-        return 0
-    return None
+def destroy_refusal(stack_name: str, plan: tofu_json.Plan) -> str:
+    """Why the run stops before apply: the resources OpenTofu would delete or replace, and why."""
+    whys = "; ".join(c.why() for c in plan.destructive)
+    return (f"refused: the plan destroys data ({whys}); nothing was applied. If that is intended, run "
+            f"`ralf stacks run --apply --only {stack_name} --allow-destroy {stack_name}` on the runner "
+            "(Semaphore's Apply templates never destroy)")
 
 
 def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, str], log: TextIO) -> Outcome:
     assert ctx.tofu_binary is not None
     binary = ctx.tofu_binary
     d = prepare_workdir(ctx.platform, stack, ctx.state_dir, ctx.repo_root)
+    try:
+        return _run_stack(ctx, stack, apply, env, log, binary, d)
+    finally:
+        # the saved plan holds every variable's value, the Proxmox token included
+        (d / PLAN_FILE).unlink(missing_ok=True)
+
+
+def _run_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, str], log: TextIO,
+               binary: str, d: Path) -> Outcome:
     outcome = Outcome("succeeded")
 
-    def run(argv: list[str]):
+    def run(argv: list[str], quiet: bool = False):
         outcome.commands.append(argv)
         header = f"$ {' '.join(argv)}    (in {d})"
         log.write(header + "\n")
         ctx.say(f"[ralf] {header}")
+        show = (lambda line: None) if quiet else tofu_json.human
         return run_streamed(argv, cwd=d, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard,
-                            resend_on_startup=False)  # a second SIGINT would make tofu drop its state lock
+                            resend_on_startup=False, show=show)  # a second SIGINT would make tofu drop its state lock
 
     def stop(res, note: str) -> Outcome:
         outcome.result = "interrupted" if res.interrupted else "failed"
         outcome.note = "interrupted" if res.interrupted else note
         return outcome
 
+    def planned():
+        """plan + show -json: (None, plan) or (the failed/interrupted result, None)."""
+        res = run(plan_command(binary))
+        if res.returncode != 0 or res.interrupted:
+            return stop(res, _failure_note(res.lines, "plan")), None
+        res = run(show_command(binary), quiet=True)  # the JSON holds variable values: never logged
+        if res.returncode != 0 or res.interrupted:
+            return stop(res, "reading the saved plan failed"), None
+        return None, tofu_json.read_plan(res.output)
+
+    def guarded(plan: tofu_json.Plan) -> Outcome | None:
+        if not plan.destructive:
+            return None
+        for c in plan.destructive:
+            line = f"[ralf] destroy guard: {c.why()}"
+            log.write(line + "\n")
+            ctx.say(line)
+        if stack.name in ctx.allow_destroy:
+            ctx.say(f"[ralf] --allow-destroy {stack.name}: applying the plan with its deletions")
+            return None
+        outcome.result = "failed"
+        outcome.note = destroy_refusal(stack.name, plan)
+        return outcome
+
     res = run(init_command(binary, remote_state(ctx.platform, stack)))
     if res.returncode != 0 or res.interrupted:
-        return stop(res, _failure_note(res.output, "init"))
-    res = run(apply_command(binary) if apply else plan_command(binary))
+        return stop(res, _failure_note(res.lines, "init"))
+    failed, plan = planned()
+    if failed:
+        return failed
+    assert plan is not None
+    if not apply:
+        outcome.changed = plan.change_count
+        if plan.destructive:
+            outcome.note = "the plan destroys: " + "; ".join(c.why() for c in plan.destructive)
+        return outcome
+    if guarded(plan):
+        return outcome
+    res = run(apply_command(binary))
     if res.interrupted:
         return stop(res, "")
-    if res.returncode != 0 and apply and ALREADY_EXISTS.search(res.output):
+    if res.returncode != 0 and _already_exists(res.lines):
         address, import_id = import_target(ctx.platform, stack.name)
         ctx.say(f"[ralf] the container already exists: importing it as {address} ({import_id}) and applying again")
         attempt = 0
@@ -273,9 +354,10 @@ def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, st
             res = run(import_command(binary, address, import_id))
             if res.returncode == 0 or res.interrupted:
                 break
+            # `tofu import` has no machine-readable output: its error text is all there is
             if attempt >= ctx.import_retries or STATE_LOCKED.search(res.output) or not NOT_YET.search(res.output):
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                return stop(res, _failure_note(res.output, f"import of {import_id}") + tries)
+                return stop(res, _failure_note(res.lines, f"import of {import_id}") + tries)
             attempt += 1
             delay = min(MAX_IMPORT_DELAY, ctx.import_retry_delay * 2 ** (attempt - 1))
             msg = (f"[ralf] container {import_id} not importable yet ({_first_error(res.output)}); "
@@ -287,14 +369,24 @@ def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, st
                 return outcome
         if res.interrupted:
             return stop(res, "")
+        failed, plan = planned()
+        if failed:
+            return failed
+        assert plan is not None
+        if guarded(plan):
+            return outcome
         res = run(apply_command(binary))
         if res.returncode != 0 or res.interrupted:
-            return stop(res, _failure_note(res.output, "apply after import"))
+            return stop(res, _failure_note(res.lines, "apply after import"))
         outcome.note = f"imported existing container {import_id}"
     elif res.returncode != 0:
-        return stop(res, _failure_note(res.output, "apply" if apply else "plan"))
-    outcome.changed = changed_count(res.output)
+        return stop(res, _failure_note(res.lines, "apply"))
+    outcome.changed = tofu_json.change_count(res.lines)
     return outcome
+
+
+def _already_exists(lines: list[str]) -> bool:
+    return any(ALREADY_EXISTS.search(e) for e in tofu_json.errors(lines))
 
 
 def _first_error(output: str) -> str:
@@ -302,8 +394,10 @@ def _first_error(output: str) -> str:
     return line.strip().removeprefix("Error: ").strip() or "not found"
 
 
-def _failure_note(output: str, step: str) -> str:
-    if STATE_LOCKED.search(output):
+def _failure_note(lines: list[str], step: str) -> str:
+    errs = tofu_json.errors(lines)
+    if any(STATE_LOCKED.search(e) for e in errs) or (not errs and STATE_LOCKED.search("\n".join(lines))):
         return f"{step}: the state is locked by another OpenTofu run (see the log for the lock id)"
+    if errs:
+        return f"{step} failed: {errs[0].splitlines()[0][:200]}"
     return f"{step} failed"
-

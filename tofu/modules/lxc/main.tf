@@ -13,11 +13,11 @@ resource "proxmox_virtual_environment_container" "this" {
   started       = true
   start_on_boot = true
 
-  dynamic "features" {
-    for_each = var.nesting ? [1] : []
-    content {
-      nesting = true
-    }
+  # Always written, so an explicit "false" does not drift against what Proxmox reports. Nesting is
+  # what systemd's sandboxed units (logind, resolved, networkd, and packaged services) need in an
+  # unprivileged Ubuntu 24.04 CT; Proxmox turns it on by default for such CTs.
+  features {
+    nesting = var.nesting
   }
 
   initialization {
@@ -74,6 +74,7 @@ resource "proxmox_virtual_environment_container" "this" {
     ignore_changes = [
       initialization[0].user_account,
       operating_system[0].template_file_id,
+      operating_system[0].type, # some original CTs were created as "unmanaged"
     ]
   }
 }

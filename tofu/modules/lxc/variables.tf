@@ -89,15 +89,20 @@ variable "disk_gb" {
 }
 
 variable "nesting" {
-  description = "Enable the nesting feature (size.nesting)"
+  description = "Enable the nesting feature (size.nesting); systemd's sandboxed units need it"
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "tags" {
-  description = "Proxmox tags"
+  description = "Proxmox tags, lower case and sorted as Proxmox stores them"
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = var.tags == sort(distinct([for t in var.tags : lower(t)]))
+    error_message = "The tags must be lower case, sorted and unique (Proxmox stores them so; anything else drifts)."
+  }
 }
 
 variable "ssh_public_key" {
