@@ -172,7 +172,7 @@ class Proxmox(Strict):
     ssh_user: str = "root"
     nodes: dict[str, ProxmoxNode] = {}  # the cluster's other nodes
     # PEM the API's certificate is verified with (Proxmox signs it with /etc/pve/pve-root-ca.pem);
-    # relative = in the secrets directory; None = the system trust store.
+    # relative = to the platform file (as semaphore.ca_file); None = the system trust store.
     ca_file: str | None = None
     insecure_tls: bool = False  # no verification at all: only when set explicitly, warned on every run
     credentials_file: str = "pve.env"  # in the secrets directory

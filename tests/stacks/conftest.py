@@ -158,6 +158,8 @@ def state(tmp_path, monkeypatch) -> Path:
 
 
 PVE_SECRET = "pve-secret-Zq81xY"
+# what the node's /etc/pve/pve-root-ca.pem looks like to ralf (only its PEM form is checked; tofu is a stand-in)
+TEST_CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
 
 
 @pytest.fixture
@@ -176,6 +178,8 @@ def default_copy(tmp_path, state, fakes):
     stacks_dir = tmp_path / "stacks"
     assert "dir: /opt/ralf/runtime/secrets" in text and "stacks_dir" not in text
     text = text.replace("dir: /opt/ralf/runtime/secrets", f"dir: {secrets_dir}")
+    assert "ca_file: /opt/ralf/runtime/secrets/pve-root-ca.pem" in text
+    text = text.replace("ca_file: /opt/ralf/runtime/secrets/", f"ca_file: {secrets_dir}/")
     text += f"\nstacks_dir: {stacks_dir}\n"
     path = tmp_path / "platform.yaml"
     path.write_text(text)
@@ -189,6 +193,7 @@ def default_copy(tmp_path, state, fakes):
     (secrets_dir / "pve.env").write_text(f"PVE_TOKEN_ID=ralf@pve!ralf\nPVE_TOKEN_SECRET={PVE_SECRET}\n")
     (secrets_dir / "pve.env").chmod(0o600)
     (secrets_dir / "ralf_ed25519.pub").write_text("ssh-ed25519 AAAATEST ralf\n")
+    (secrets_dir / "pve-root-ca.pem").write_text(TEST_CA_PEM)
     return p
 
 

@@ -72,13 +72,16 @@ def list_cmd(only: tuple[str, ...], start_at: str | None, as_json: bool) -> None
 @click.option("--tofu-binary", metavar="NAME", default=None,
               help="OpenTofu executable (default: $RALF_TOFU, else tofu; terraform also works).")
 @click.option("--state-dir", metavar="DIR", default=None, help="State directory (default: $RALF_STATE_DIR …).")
+@click.option("--allow-destroy", "allow_destroy", metavar="STACK", multiple=True,
+              help="Let this OpenTofu stack's plan delete or replace resources (a CT and its data); "
+                   "without it such a plan is refused before apply. No variable sets this.")
 @platform_option
 @json_option
 def run_cmd(only: tuple[str, ...], start_at: str | None, apply: bool | None, wait: bool,
-            tofu_binary: str | None, state_dir: str | None, as_json: bool) -> None:
-    """Run the selected stacks (tofu init+plan/apply, ansible-playbook) and print a summary.
+            tofu_binary: str | None, state_dir: str | None, allow_destroy: tuple[str, ...], as_json: bool) -> None:
+    """Run the selected stacks (tofu init, plan, guard, apply; ansible-playbook) and print a summary.
 
-    Exit 0 only when every stack succeeded; 1 when one failed; 130 when interrupted.
+    Exit 0 only when every stack succeeded; 1 when one failed (a refused destroy included); 130 when interrupted.
     """
     from pathlib import Path
 
@@ -97,6 +100,7 @@ def run_cmd(only: tuple[str, ...], start_at: str | None, apply: bool | None, wai
         platform, sel.only, sel.start_at, apply=sel.apply, state_dir=Path(state_dir) if state_dir else None,
         on_output=out, wait=wait, tofu_binary=tofu_binary,
         command=" ".join(["ralf", *sys.argv[1:]]), only_source=sel.only_source, start_source=sel.start_source,
+        allow_destroy=[n for raw in allow_destroy for n in raw.replace(",", " ").split()],
     )
     if as_json:
         emit_json(result.to_dict())

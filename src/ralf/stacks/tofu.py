@@ -230,8 +230,7 @@ def proxmox_ca_file(platform: Platform) -> Path | None:
     px = platform.proxmox
     if px is None or px.ca_file is None or px.insecure_tls:
         return None
-    path = Path(px.ca_file).expanduser()
-    path = path if path.is_absolute() else platform.secrets_path / path
+    path = platform.resolve_path(px.ca_file)  # as semaphore.ca_file: relative to the platform file
     try:
         pem = path.read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -86,7 +86,7 @@ class Probes:
             return CheckOutcome("proxmox", None, "no proxmox section in the platform file")
         url = px.api_url.rstrip("/") + "/version"
         try:
-            status, _ = self.http(url, verify=not px.insecure_tls, timeout=self.timeout)
+            status, _ = self.http(url, verify=self._proxmox_verify(px), timeout=self.timeout)
         except Exception as e:  # noqa: BLE001
             return CheckOutcome("proxmox", False, f"Proxmox API {px.api_url} does not answer ({_short(e)})")
         if status == 200:
@@ -94,6 +94,15 @@ class Probes:
         if status == 401:
             return CheckOutcome("proxmox", True, f"Proxmox API answers at {px.api_url} (401 without a token)")
         return CheckOutcome("proxmox", False, f"Proxmox API {url} answered {status}")
+
+    def _proxmox_verify(self, px) -> Any:
+        """As the OpenTofu stacks verify the API: its CA file, no verification only when insecure_tls is set."""
+        if px.insecure_tls:
+            return False
+        ca = getattr(px, "ca_file", None)
+        if ca and hasattr(self.platform, "resolve_path"):
+            ca = str(self.platform.resolve_path(ca))
+        return ssl.create_default_context(cafile=ca) if ca else True
 
     def semaphore(self) -> CheckOutcome:
         sem = getattr(self.platform, "semaphore", None)
