@@ -4,7 +4,7 @@ Proxmox offers one way in without a network path into the CT: ``pct exec <ctid> 
 the node, which ralf reaches over SSH. Alternatives are SSH straight into the CT and, for the
 lab, local execution. ``platform.exec.transport`` picks one:
 
-    pct    ssh <proxmox.ssh_user>@<proxmox.ssh_host> 'pct exec <ct_id> -- <cmd>'
+    pct    ssh <proxmox.ssh_user>@<ssh_host of the CT's node> 'pct exec <ct_id> -- <cmd>'
     lxc    lxc-attach -n <ct_id> -- <cmd> on the local LXC host (inside its network namespace)
     ssh    ssh <exec.ssh_user>@<service.ip> '<cmd>'
     local  sh -c '<cmd>' on this machine
@@ -134,27 +134,38 @@ class _SshBase(Transport):
 
 @dataclass
 class PctTransport(_SshBase):
-    """``pct exec`` on the Proxmox node, reached over SSH."""
+    """``pct exec`` on the Proxmox node the CT lives on, reached over SSH.
+
+    ``host`` serves CTs on the default node; ``nodes`` maps the cluster's other nodes to their SSH
+    host (None: not reachable), for services that name one (``services.<svc>.node``)."""
 
     host: str = ""
+    nodes: dict[str, str | None] = field(default_factory=dict)
     kind = "pct"
+
+    def _host(self, service) -> str | None:
+        node = getattr(service, "node", None)
+        return self.nodes.get(node) if node in self.nodes else self.host
 
     def unavailable(self, service) -> str | None:
         if service.ct_id is None:
             return "the service has no ct_id for pct exec"
+        if not self._host(service):
+            return f"not configured: proxmox.nodes.{service.node}.ssh_host is needed for pct exec on that node"
         return None
 
     def where(self, service) -> str:
-        return f"ct {service.ct_id}"
+        node = getattr(service, "node", None)
+        return f"ct {service.ct_id}" + (f" on {node}" if node in self.nodes else "")
 
     def _target(self, service) -> str:
-        return f"{self.user}@{self.host}"
+        return f"{self.user}@{self._host(service)}"
 
     def argv(self, service, command: str) -> list[str]:
         # pct runs argv directly (no shell in the CT); re-quoting keeps the words intact through
         # the node's login shell.
         remote = shlex.join(["pct", "exec", str(service.ct_id), "--", *shlex.split(command)])
-        return self._ssh(self.host, remote)
+        return self._ssh(self._host(service) or "", remote)
 
 
 @dataclass
@@ -261,7 +272,8 @@ def transport_for(platform) -> Transport:
         px = platform.proxmox
         if px is None or not px.ssh_host:
             return NoTransport(reason="not configured: exec.transport pct needs proxmox.ssh_host")
-        return PctTransport(host=px.ssh_host, user=px.ssh_user, key_file=key)
+        others = {name: n.ssh_host for name, n in px.nodes.items() if name != px.node}
+        return PctTransport(host=px.ssh_host, nodes=others, user=px.ssh_user, key_file=key)
     if ex.transport == "lxc":
         lh = platform.lxc_host
         if lh is None:

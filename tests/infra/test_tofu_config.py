@@ -66,11 +66,44 @@ def test_every_default_tofu_stack_renders(default_platform):
             svc.size.cores, svc.size.memory_mb, svc.size.disk_gb, svc.size.swap_mb)
         assert mod["nesting"] is svc.size.nesting
         assert mod["ssh_public_key"] == "${var.ssh_public_key}"
+        assert mod["tags"] == sorted({"ralf", svc.group, service})  # as Proxmox stores them: no drift
+        assert doc["moved"] == [{"from": f"proxmox_virtual_environment_container.{service}", "to": RESOURCE_ADDRESS}]
 
 
-def test_only_postgres_gets_nesting(default_platform):
+def test_every_ct_gets_nesting_for_systemds_sandboxed_units(default_platform):
+    # Ubuntu 24.04's own units (logind, resolved, networkd) and packaged services (dovecot, synapse) use
+    # systemd sandboxing, which an unprivileged CT only allows with nesting; Proxmox defaults it on.
     nesting = {s: _render(default_platform, st)["module"]["lxc"]["nesting"] for s, _, st in _tofu_stacks(default_platform)}
-    assert [s for s, n in nesting.items() if n] == ["postgres"]
+    assert set(nesting.values()) == {True} and len(nesting) == 9
+    text = (MODULE / "main.tf").read_text()
+    assert re.search(r"\n  features \{\n    nesting = var.nesting\n  \}", text)  # always written: no drift on false
+
+
+def test_tags_are_stored_the_proxmox_way():
+    from ralf.tofu_config import proxmox_tags
+
+    assert proxmox_tags("ralf", "Web", "vaultwarden", "web") == ["ralf", "vaultwarden", "web"]
+
+
+def test_a_service_on_another_cluster_node(write_platform, repo_root):
+    from ralf.loader import load_platform
+
+    text = (repo_root / "platform.yaml").read_text()
+    text = text.replace("  ssh_user: root\n  # The API", "  ssh_user: root\n  nodes:\n    pve-2: {ssh_host: 10.10.10.11}\n  # The API", 1)
+    text = text.replace("    ct_id: 4020\n", "    ct_id: 4020\n    node: pve-2\n", 1)
+    p = load_platform(write_platform(text))
+    assert module_inputs(p, "042-vaultwarden-lxc")["node_name"] == "pve-2"
+    assert import_id(p, "042-vaultwarden-lxc") == "pve-2/4020"
+    assert module_inputs(p, "044-n8n-lxc")["node_name"] == "pve-deploy"  # the default node
+
+
+def test_an_unknown_node_is_a_validation_error(write_platform, repo_root):
+    from ralf.errors import PlatformError
+    from ralf.loader import load_platform
+
+    text = (repo_root / "platform.yaml").read_text().replace("    ct_id: 4020\n", "    ct_id: 4020\n    node: pve-9\n", 1)
+    with pytest.raises(PlatformError, match=r"services.vaultwarden.node.*unknown Proxmox node 'pve-9'; expected one of pve-deploy"):
+        load_platform(write_platform(text))
 
 
 def test_module_inputs_match_the_module_variables(default_platform):

@@ -125,3 +125,34 @@ def test_no_transport_reports_why(transport, make_platform):
     svc = make_platform({"svc": {}}).services["svc"]
     assert transport.unavailable(svc) == "not configured: x"
     assert transport.run(svc, "true", 1).transport_error == "not configured: x"
+
+
+def _cluster(write_platform, repo_root, ssh_host: str | None):
+    from ralf.loader import load_platform
+
+    node = f"{{ssh_host: {ssh_host}}}" if ssh_host else "{}"
+    text = (repo_root / "platform.yaml").read_text()
+    text = text.replace("  ssh_user: root\n  # The API", f"  ssh_user: root\n  nodes:\n    pve-2: {node}\n  # The API", 1)
+    text = text.replace("    ct_id: 4020\n", "    ct_id: 4020\n    node: pve-2\n", 1)
+    return load_platform(write_platform(text))
+
+
+def test_pct_follows_the_services_node(write_platform, repo_root):
+    p = _cluster(write_platform, repo_root, "10.10.10.11")
+    runner = FakeRunner()
+    t = dataclasses.replace(transport_for(p), runner=runner)
+    t.run(p.services["vaultwarden"], "systemctl is-active nginx", 5)
+    t.run(p.services["n8n"], "systemctl is-active nginx", 5)
+    assert [c[0][-2:] for c in runner.calls] == [
+        ["root@10.10.10.11", "pct exec 4020 -- systemctl is-active nginx"],  # on pve-2
+        ["root@10.10.10.10", "pct exec 4030 -- systemctl is-active nginx"],  # on the default node
+    ]
+    assert t.where(p.services["vaultwarden"]) == "ct 4020 on pve-2"
+
+
+def test_a_node_without_ssh_host_is_not_reachable(write_platform, repo_root):
+    p = _cluster(write_platform, repo_root, None)
+    t = transport_for(p)
+    assert t.unavailable(p.services["vaultwarden"]) == (
+        "not configured: proxmox.nodes.pve-2.ssh_host is needed for pct exec on that node")
+    assert t.unavailable(p.services["n8n"]) is None
