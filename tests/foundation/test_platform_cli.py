@@ -64,10 +64,11 @@ def test_validate_ok_and_bad(run_cli, repo_root, write_platform):
     code, out, _ = run_cli("validate", "--platform", str(repo_root / "platform.yaml"))
     assert code == 0 and "valid" in out and "9 services" in out
     bad = write_platform((repo_root / "platform.yaml").read_text().replace("ct_id: 4020", "ct_id: 4010"))
+    line = [i for i, text in enumerate(bad.read_text().splitlines(), 1) if text.strip() == "ct_id: 4010"][1]
     code, out, err = run_cli("validate", "--platform", str(bad))
     assert code == 2
     assert err.strip().splitlines() == [
-        f"ralf: {bad}: services.vaultwarden.ct_id (line 220): CT id 4010 is already used by services.semaphore.ct_id"
+        f"ralf: {bad}: services.vaultwarden.ct_id (line {line}): CT id 4010 is already used by services.semaphore.ct_id"
     ]
 
 
