@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from typing import Callable
 
 from ralf.errors import ExternalToolError
 
@@ -77,24 +78,23 @@ def ansible_core_version(binary: str, env: dict[str, str]) -> tuple[int, int, in
     return v
 
 
+def _at_least(v: tuple[int, int, int], minimum: tuple[int, int, int],
+              too_old: Callable[[str, str], str]) -> tuple[int, int, int]:
+    if v < minimum:
+        raise ExternalToolError(too_old(dotted(v), dotted(minimum)))
+    return v
+
+
 def check_tofu(binary: str, env: dict[str, str]) -> tuple[int, int, int]:
     """The engine's version, or one clear error when it is older than :data:`TOFU_MIN`."""
-    v = tofu_version(binary, env)
-    if v < TOFU_MIN:
-        raise ExternalToolError(
-            f"{binary} is version {dotted(v)}, but ralf's OpenTofu stacks need >= {dotted(TOFU_MIN)} "
-            "(the S3 state backend is configured with use_lockfile, unknown before 1.10); on the Semaphore "
-            "host rerun 041-semaphore-config, which installs the pinned OpenTofu, elsewhere upgrade OpenTofu"
-        )
-    return v
+    return _at_least(tofu_version(binary, env), TOFU_MIN, lambda have, need: (
+        f"{binary} is version {have}, but ralf's OpenTofu stacks need >= {need} (the S3 state backend is "
+        "configured with use_lockfile, unknown before 1.10); on the Semaphore host rerun 041-semaphore-config, "
+        "which installs the pinned OpenTofu, elsewhere upgrade OpenTofu"))
 
 
 def check_ansible(binary: str, env: dict[str, str]) -> tuple[int, int, int]:
     """ansible-core's version, or one clear error when it is older than :data:`ANSIBLE_CORE_MIN`."""
-    v = ansible_core_version(binary, env)
-    if v < ANSIBLE_CORE_MIN:
-        raise ExternalToolError(
-            f"{binary} runs ansible-core {dotted(v)}, but ralf's playbooks need >= {dotted(ANSIBLE_CORE_MIN)}; "
-            "upgrade ansible-core (on the Semaphore host: rerun 041-semaphore-config)"
-        )
-    return v
+    return _at_least(ansible_core_version(binary, env), ANSIBLE_CORE_MIN, lambda have, need: (
+        f"{binary} runs ansible-core {have}, but ralf's playbooks need >= {need}; upgrade ansible-core "
+        "(on the Semaphore host: rerun 041-semaphore-config)"))
