@@ -27,18 +27,22 @@ class NetworkGuardError(OSError):
     pass
 
 
-_allowed_netns: dict[str, tuple[int, int]] = {}
+_allowed_netns: list[str] = []
 
 
 def allow_namespace(name: str) -> None:
-    """Let connections from inside the test's own namespace ``name`` through (see the docstring)."""
-    st = os.stat(f"/run/netns/{name}")
-    _allowed_netns[name] = (st.st_dev, st.st_ino)
+    """Let connections from inside the test's own namespace ``name`` through (see the docstring).
+
+    The namespace may not exist yet (ralf makes it during the command the test runs).
+    """
+    if name not in _allowed_netns:
+        _allowed_netns.append(name)
     os.environ["RALF_GUARD_NETNS"] = ":".join(_allowed_netns)
 
 
 def forget_namespace(name: str) -> None:
-    _allowed_netns.pop(name, None)
+    if name in _allowed_netns:
+        _allowed_netns.remove(name)
     os.environ["RALF_GUARD_NETNS"] = ":".join(_allowed_netns)
 
 
@@ -46,10 +50,17 @@ def _in_allowed_netns() -> bool:
     if not _allowed_netns:
         return False
     try:
-        st = os.stat("/proc/thread-self/ns/net")
+        here = os.stat("/proc/thread-self/ns/net")
     except OSError:
         return False
-    return (st.st_dev, st.st_ino) in _allowed_netns.values()
+    for name in _allowed_netns:
+        try:
+            there = os.stat(f"/run/netns/{name}")
+        except OSError:
+            continue
+        if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+            return True
+    return False
 
 
 def _allowed(address) -> bool:

@@ -82,6 +82,7 @@ def node(tmp_path_factory):
     pf.write_text(_platform_text(name, root))
     platform = load_platform(pf)
     n = LxcNode(platform)
+    network_guard.allow_namespace(platform.lxc_host.netns)
     yield platform, n
     n.down()
     network_guard.forget_namespace(platform.lxc_host.netns)
@@ -101,7 +102,6 @@ def test_the_lxc_stack_makes_and_starts_the_ct_then_leaves_it_alone(node, tmp_pa
     res, lines = _run(platform, ["090-box-lxc"], tmp_path)
     assert res.ok, lines
     assert res.results[0].changed == 1 and "created and started" in res.results[0].note
-    network_guard.allow_namespace(platform.lxc_host.netns)
     assert n.containers.state("900") == "RUNNING"
     # Same service data as on Proxmox: hostname, address, the key from the secrets directory.
     assert n.containers.attach("900", ["hostname"]).stdout.strip() == "box"

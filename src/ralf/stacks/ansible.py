@@ -95,6 +95,12 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
     key = platform.secrets_path / SSH_PRIVATE_KEY
     if "ANSIBLE_PRIVATE_KEY_FILE" not in base and key.is_file():
         env["ANSIBLE_PRIVATE_KEY_FILE"] = str(key)
+    if platform.lxc_host is not None and "ANSIBLE_SSH_CONTROL_PATH_DIR" not in base:
+        from ralf.backends.lxc.node import lxc_path
+
+        # SSH's persistent connections are keyed by address; another node (namespace) may use the same
+        # addresses, so each node keeps its own — never reuse a connection into another node's CT.
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(lxc_path(platform) / "cp")
     return env
 
 
