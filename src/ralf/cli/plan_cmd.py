@@ -75,7 +75,7 @@ def render_plan(p) -> str:
         lines.append(f"  ignored (not deployable): {', '.join(p.changes.ignored)}")
     width = max((len(s.template) for s in p.steps), default=0)
     for i, s in enumerate(p.steps, 1):
-        what = f"stacks {' '.join(s.stacks)}" if s.kind == "apply" else f"smoke {s.target}"
+        what = {"apply": f"stacks {' '.join(s.stacks)}", "smoke": f"smoke {s.target}"}.get(s.kind, s.kind)
         lines.append(f"  {i:>2}. {s.template:<{width}}  {what}")
         if s.reason:
             lines.append(f"      why: {s.reason}")

@@ -30,8 +30,9 @@ class Reporter:
     """Progress, the live log (each line prefixed with the template name), triage and the summary."""
 
     def __init__(self, stream: IO[str] | None = None, *, show_log: bool = True, heartbeat: float = 30.0,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, command: str = "ralf deploy") -> None:
         self.stream = stream or sys.stdout
+        self.command = command  # what `--resume` continues the run with
         self.show_log = show_log
         self.heartbeat = heartbeat
         self.clock = clock
@@ -95,11 +96,11 @@ class Reporter:
             self._out(line)
 
     def summary(self, report: RunReport) -> None:
-        for line in summary_lines(report):
+        for line in summary_lines(report, self.command):
             self._out(line)
 
 
-def summary_lines(report: RunReport) -> list[str]:
+def summary_lines(report: RunReport, command: str = "ralf deploy") -> list[str]:
     rows = [["#", "template", "result", "duration", "task", "url"]]
     for s in report.steps:
         result = s.result + (f" (run {s.from_run})" if s.from_run else "")
@@ -112,10 +113,10 @@ def summary_lines(report: RunReport) -> list[str]:
     n = len(report.steps)
     ok = sum(1 for s in report.steps if s.result == "succeeded")
     if report.ok:
-        out.append(f"deploy succeeded: {ok}/{n} steps (run {report.run_id})")
+        out.append(f"{command.split()[-1]} succeeded: {ok}/{n} steps (run {report.run_id})")
     else:
         f = report.failed_step
         where = f" at step {f.index + 1}/{n} {f.step.template}" if f else ""
-        out.append(f"deploy {report.result}{where}: {ok}/{n} steps succeeded (run {report.run_id}); "
-                   f"after a fix: `ralf deploy --resume {report.run_id}`")
+        out.append(f"{command.split()[-1]} {report.result}{where}: {ok}/{n} steps succeeded (run {report.run_id}); "
+                   f"after a fix: `{command} --resume {report.run_id}`")
     return out

@@ -112,7 +112,7 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
             journal.record_smoke(run_id, i, s["service"], s["status"], failed_layer=s.get("failed_layer"),
                                  diagnosis=s.get("diagnosis"), cert_days_left=s.get("cert_days_left"))
         if sr.result != SUCCEEDED and not outcome.interrupted:
-            sr.triage = _triage(outcome, step, catalog, probes, run_checks, run_id)
+            sr.triage = _triage(outcome, step, catalog, probes, run_checks, run_id, getattr(reporter, "command", "ralf deploy"))
             if sr.triage is not None:
                 reporter.triage(sr.triage)
                 if step.kind == "smoke" and not outcome.smoke and sr.triage.service:
@@ -127,16 +127,17 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
     return result
 
 
-def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool, run_id: int) -> Any:
+def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool, run_id: int,
+            command: str = "ralf deploy") -> Any:
     from ralf.triage import triage
 
     try:
-        return triage(outcome.log, step, catalog, rerun=f"ralf deploy --resume {run_id}", error=outcome.error,
+        return triage(outcome.log, step, catalog, rerun=f"{command} --resume {run_id}", error=outcome.error,
                       probes=probes, run_checks=run_checks)
     except Exception as e:  # noqa: BLE001 - triage must never hide the failure it explains
         from ralf.triage import Triage
 
-        return Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`ralf deploy --resume {run_id}`")
+        return Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`{command} --resume {run_id}`")
 
 
 def running_note(run: dict) -> str:

@@ -1,0 +1,252 @@
+"""The bootstrap's preflight: check each prerequisite of Phase 1, explain what is wrong, fix what ralf can.
+
+On a Proxmox platform: the API answers with TLS verified (or says that it is not), the token is
+accepted and holds the privileges the stacks need, the node, the CT storage and the bridge exist,
+the LXC template is on its storage (downloaded through the API when missing), the SSH key pair
+``ralf_ed25519`` exists (made when missing: the ``*-lxc`` stacks put the ``.pub`` into every CT, Ansible
+uses the private key), and OpenTofu and Ansible are installed. On a platform with a local LXC host
+(``lxc_host``), the node itself is brought up instead of the Proxmox checks. With ``dry_run`` nothing
+is changed: what would be done is reported as ``would``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ralf.bootstrap.proxmox_api import ProxmoxApi, ProxmoxError, verify_setting
+from ralf.errors import RalfError
+from ralf.model import Platform
+
+OK, WARN, FAIL, WOULD, INFO = "ok", "warn", "fail", "would", "info"
+
+# privileges the *-lxc stacks (bpg/proxmox container resources) and the template download need, per ACL path
+VM_PRIVILEGES = ("VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Disk", "VM.Config.Memory",
+                 "VM.Config.Network", "VM.Config.Options", "VM.PowerMgmt")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+@dataclass
+class Preflight:
+    checks: list[Check] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # what the preflight changed (nothing on a ready node)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> Check:
+        c = Check(name, status, detail, fix)
+        self.checks.append(c)
+        return c
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks], "actions": self.actions}
+
+
+def run_preflight(platform: Platform, *, dry_run: bool = False, api: ProxmoxApi | None = None,
+                  make_node: Callable | None = None, on_output: Callable[[str], None] | None = None) -> Preflight:
+    pf = Preflight()
+    if platform.proxmox is not None and platform.lxc_host is None:
+        _proxmox(platform, pf, dry_run, api)
+    elif platform.lxc_host is not None:
+        _lxc_node(platform, pf, dry_run, make_node, on_output)
+    _ssh_key(platform, pf, dry_run)
+    _tools(platform, pf)
+    return pf
+
+
+# ---------------------------------------------------------------------- Proxmox
+
+
+def _proxmox(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi | None) -> None:
+    pm = platform.proxmox
+    assert pm is not None
+    cred_file = platform.secrets_path / pm.credentials_file
+    token_fix = (f"create a token (`pveum user token add root@pam ralf --privsep 0`) and write PVE_TOKEN_ID and "
+                 f"PVE_TOKEN_SECRET into {cred_file} (or the environment)")
+    own = api is None
+    if own:
+        try:
+            api = ProxmoxApi.from_platform(platform)
+        except RalfError as e:
+            pf.add("API token", FAIL, str(e), token_fix)
+            return
+    try:
+        _proxmox_checks(platform, pf, dry_run, api, token_fix)
+    finally:
+        if own:
+            api.close()
+
+
+def _proxmox_checks(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi, token_fix: str) -> None:
+    pm = platform.proxmox
+    assert pm is not None
+    verify = verify_setting(platform)
+    try:
+        version = api.version()
+    except ProxmoxError as e:
+        if e.status == 401:
+            pf.add("Proxmox API", OK, f"{pm.api_url} answers")
+            pf.add("API token", FAIL, f"the API rejected the token: {e}", token_fix)
+        else:
+            pf.add("Proxmox API", FAIL, str(e), f"check proxmox.api_url ({pm.api_url}) and that pveproxy runs")
+        return
+    tls = ("TLS verified against " + str(verify)) if isinstance(verify, str) else (
+        "TLS verified (system trust store)" if verify else "TLS NOT verified (insecure_tls: true)")
+    pf.add("Proxmox API", OK if verify else WARN, f"Proxmox VE {version.get('version', '?')} at {pm.api_url}; {tls}",
+           "" if verify else "set proxmox.ca_file to the node's CA (/etc/pve/pve-root-ca.pem) to verify it")
+    pf.add("API token", OK, "accepted")
+
+    template_storage, _, template_name = pm.lxc_template.partition(":vztmpl/")
+    perms = api.permissions()
+    wanted = [("/vms", p) for p in VM_PRIVILEGES] + [
+        (f"/nodes/{pm.node}", "Sys.Audit"),
+        (f"/storage/{pm.storage}", "Datastore.AllocateSpace"), (f"/storage/{pm.storage}", "Datastore.Audit"),
+        (f"/storage/{template_storage}", "Datastore.Audit"),
+        (f"/storage/{template_storage}", "Datastore.AllocateTemplate"),
+    ]
+    missing = [f"{priv} on {path}" for path, priv in wanted if not _held(perms, path, priv)]
+    if missing:
+        pf.add("token privileges", FAIL, "missing: " + ", ".join(missing),
+               "grant them, e.g. `pveum acl modify / --tokens <token id> --roles PVEAdmin`")
+    else:
+        pf.add("token privileges", OK, "VM, node and storage privileges present")
+
+    nodes = {n.get("node"): n for n in api.nodes()}
+    node = nodes.get(pm.node)
+    if node is None or node.get("status") != "online":
+        state = "is missing" if node is None else f"is {node.get('status')}"
+        pf.add("node", FAIL, f"node {pm.node!r} {state} (nodes: {', '.join(sorted(map(str, nodes))) or 'none'})",
+               "set proxmox.node to the node's name (`pvecm nodes` / the web UI)")
+        return
+    pf.add("node", OK, f"{pm.node} online")
+
+    storages = {s.get("storage"): s for s in api.storages(pm.node)}
+    st = storages.get(pm.storage)
+    if st is None or not st.get("active") or "rootdir" not in str(st.get("content", "")).split(","):
+        why = "is missing" if st is None else ("is not active" if not st.get("active") else
+                                               "does not hold CT volumes (content lacks rootdir)")
+        pf.add("storage", FAIL, f"storage {pm.storage!r} {why}", "set proxmox.storage to a storage with content rootdir")
+    else:
+        pf.add("storage", OK, f"{pm.storage} active, holds CT volumes")
+
+    bridges = {b.get("iface") for b in api.bridges(pm.node)}
+    if pm.bridge in bridges:
+        pf.add("bridge", OK, f"{pm.bridge} on {pm.node}")
+    else:
+        pf.add("bridge", FAIL, f"bridge {pm.bridge!r} not on {pm.node} (bridges: {', '.join(sorted(bridges)) or 'none'})",
+               "set proxmox.bridge, or create the bridge in the node's network settings")
+
+    _template(pf, api, pm.node, template_storage, template_name, pm.lxc_template, dry_run)
+
+
+def _held(perms: dict[str, dict], path: str, priv: str) -> bool:
+    """The token holds ``priv`` on ``path`` (listed on the path or a parent: ACLs propagate)."""
+    parts = path.strip("/").split("/")
+    return any(perms.get("/" + "/".join(parts[:i]), {}).get(priv) for i in range(len(parts), -1, -1))
+
+
+def _template(pf: Preflight, api: ProxmoxApi, node: str, storage: str, name: str, volid: str, dry_run: bool) -> None:
+    if not name:
+        pf.add("LXC template", FAIL, f"proxmox.lxc_template {volid!r} is not a vztmpl volume",
+               "write it as <storage>:vztmpl/<file>, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+        return
+    try:
+        present = {t.get("volid") for t in api.templates(node, storage)}
+    except ProxmoxError as e:
+        pf.add("LXC template", FAIL, f"cannot list the templates on {storage}: {e}", "check proxmox.lxc_template")
+        return
+    if volid in present:
+        pf.add("LXC template", OK, f"{volid} present")
+        return
+    offered = {a.get("template") for a in api.appliances(node)}
+    if name not in offered:
+        pf.add("LXC template", FAIL, f"{volid} is missing and not in the appliance index",
+               f"`pveam update`, then `pveam available` to pick one, or upload it to {storage}")
+        return
+    if dry_run:
+        pf.add("LXC template", WOULD, f"{volid} is missing: would download it through the API")
+        return
+    upid = api.download_appliance(node, storage, name)
+    status = api.wait_task(node, upid)
+    if status.get("exitstatus") != "OK":
+        pf.add("LXC template", FAIL, f"download of {name} failed: {status.get('exitstatus')}",
+               f"see the task {upid} in the Proxmox web UI")
+        return
+    pf.actions.append(f"downloaded the LXC template {volid}")
+    pf.add("LXC template", OK, f"{volid} downloaded")
+
+
+# ---------------------------------------------------------------------- local LXC node, key, tools
+
+
+def _lxc_node(platform: Platform, pf: Preflight, dry_run: bool, make_node: Callable | None,
+              on_output: Callable[[str], None] | None) -> None:
+    lh = platform.lxc_host
+    assert lh is not None
+    if dry_run:
+        pf.add("LXC node", WOULD, f"would bring up the local LXC node (namespace {lh.netns}, bridge {lh.bridge})")
+        return
+    if make_node is None:
+        from ralf.backends.lxc.node import LxcNode as make_node
+    try:
+        actions = make_node(platform, on_output=on_output or (lambda line: None)).up()
+    except RalfError as e:
+        pf.add("LXC node", FAIL, str(e), "`ralf lab prepare --real` (as root) fills the template and package cache")
+        return
+    pf.actions += actions
+    pf.add("LXC node", OK, f"namespace {lh.netns}, bridge {lh.bridge}" + (f" ({len(actions)} change(s))" if actions else
+                                                                          " (already up)"))
+
+
+def _ssh_key(platform: Platform, pf: Preflight, dry_run: bool) -> None:
+    from ralf.backends.lxc.node import SSH_KEY, ssh_key
+
+    key = platform.secrets_path / SSH_KEY
+    pub = key.with_suffix(".pub")
+    where = "the *-lxc stacks put the .pub into every CT; Ansible logs in with the private key"
+    if key.is_file() and pub.is_file():
+        pf.add("SSH key pair", OK, f"{key} ({where})")
+    elif dry_run:
+        pf.add("SSH key pair", WOULD, f"would make {key} and {pub.name} ({where})")
+    else:
+        try:
+            ssh_key(platform)
+        except RalfError as e:
+            pf.add("SSH key pair", FAIL, str(e), "install openssh-client (ssh-keygen)")
+            return
+        pf.actions.append(f"made the SSH key pair {key}")
+        pf.add("SSH key pair", OK, f"made {key} ({where})")
+    pm = platform.proxmox
+    if pm is not None and pm.ssh_host and platform.lxc_host is None:
+        pf.add("pct exec access", INFO, f"checks inside CTs run `pct exec` over SSH as {pm.ssh_user}@{pm.ssh_host}",
+               f"once: `ssh-copy-id -i {pub} {pm.ssh_user}@{pm.ssh_host}`")
+
+
+def _tools(platform: Platform, pf: Preflight) -> None:
+    from ralf.catalog import Catalog
+
+    kinds = {s.type for s in Catalog(platform).stacks}
+    if "tofu" in kinds and platform.lxc_host is None:  # on a local LXC host ralf realises the *-lxc stacks itself
+        tofu = shutil.which("tofu")
+        pf.add("OpenTofu", OK if tofu else FAIL, tofu or "tofu is not on PATH",
+               "" if tofu else "install OpenTofu (https://opentofu.org/docs/intro/install/)")
+    try:
+        version = importlib.metadata.version("ansible-core")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    pf.add("Ansible", OK if version else FAIL, f"ansible-core {version}" if version else "ansible-core is not installed",
+           "" if version else "pip install 'ansible-core<2.20' into ralf's environment")
