@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ralf.bootstrap.proxmox_api import ProxmoxApi, ProxmoxError, verify_setting
+from ralf.bootstrap.proxmox_api import ProxmoxApi, ProxmoxError
 from ralf.errors import RalfError
 from ralf.model import Platform
 
@@ -94,7 +94,7 @@ def _proxmox(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi |
 def _proxmox_checks(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi, token_fix: str) -> None:
     pm = platform.proxmox
     assert pm is not None
-    verify = verify_setting(platform)
+    verify = api.verify
     try:
         version = api.version()
     except ProxmoxError as e:

@@ -11,6 +11,7 @@ file says ``insecure_tls: true``.
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from typing import Any
 from urllib.parse import quote
@@ -62,9 +63,11 @@ class ProxmoxApi:
     def __init__(self, api_url: str, token_id: str, token_secret: str, *, verify: bool | str = True,
                  timeout: float = 10.0, sleep=time.sleep) -> None:
         self.base = api_url.rstrip("/")
+        self.verify = verify  # a CA file, True (system store) or False (insecure_tls)
         self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
         self._sleep = sleep
-        self._http = httpx.Client(timeout=timeout, verify=verify,
+        tls: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self._http = httpx.Client(timeout=timeout, verify=tls,
                                   headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
 
     @classmethod

@@ -1,0 +1,278 @@
+"""`ralf bootstrap` against a Proxmox API double (HTTPS on 127.0.0.1) and a fake Semaphore, stacks and smoke stubbed.
+
+The seams are asserted exactly: the Proxmox requests in order, the stack runner's selections, the
+smokes, and the Semaphore writes (project and templates seeded, one Phase 1 smoke task).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from ralf.bootstrap import bootstrap
+from ralf.bootstrap.proxmox_api import ProxmoxApi
+from ralf.bootstrap.proxmox_fake import FakeProxmox
+from ralf.catalog import Catalog
+from ralf.deploy import Reporter
+from ralf.loader import load_platform
+from ralf.pki import CA
+from ralf.smoke.results import CheckResult, ServiceResult, SmokeReport
+
+TOKEN_ID, TOKEN_SECRET = "root@pam!ralf", "fake-token-secret"
+TEMPLATE = "ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+PAIRS = [["030-minio-lxc", "031-minio-config"], ["020-postgres-lxc", "021-postgres-config"],
+         ["034-gitea-lxc", "035-gitea-config"], ["040-semaphore-lxc", "041-semaphore-config"]]
+STEPS = ["RALF MinIO Apply", "RALF MinIO Smoke", "RALF Postgres Apply", "RALF Postgres Smoke", "RALF Gitea Apply",
+         "RALF Gitea Smoke", "RALF Semaphore Apply", "RALF Semaphore Smoke", "semaphore seed", "RALF Phase1 Smoke"]
+PREFLIGHT_READS = [
+    ("GET", "/api2/json/version"), ("GET", "/api2/json/access/permissions"), ("GET", "/api2/json/nodes"),
+    ("GET", "/api2/json/nodes/pve-deploy/storage"), ("GET", "/api2/json/nodes/pve-deploy/network"),
+    ("GET", "/api2/json/nodes/pve-deploy/storage/local/content"),
+]
+
+
+class Stacks:
+    """The stack runner seam: records each selection, reports ``changed``; may fail one stack."""
+
+    def __init__(self, changed: int = 2, fail: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.changed = changed
+        self.fail = fail
+
+    def __call__(self, platform, only, *, apply, on_output, **kw):
+        assert apply is True
+        self.calls.append(list(only))
+        results = []
+        for name in only:
+            ok = name != self.fail
+            on_output(f"[ralf] === {name} ===" if ok else f'fatal: [{name}]: FAILED! => {{"msg": "boom"}}')
+            results.append(SimpleNamespace(name=name, result="succeeded" if ok else "failed", note=""))
+            if not ok:
+                break
+        ok = all(r.result == "succeeded" for r in results)
+        return SimpleNamespace(ok=ok, results=results, run_dir=Path("/tmp/ralf-run"), interrupted=False,
+                               changed=self.changed if ok else None)
+
+
+class Smokes:
+    def __init__(self, catalog) -> None:
+        self.catalog = catalog
+        self.calls: list[str] = []
+
+    def __call__(self, target, platform):
+        self.calls.append(target)
+        return SmokeReport(target, [ServiceResult(s, self.catalog.group_of(s), [
+            CheckResult("service", "tcp", f"{s}-tcp", "x:1", "OK", "open")]) for s in self.catalog.target(target).services])
+
+
+@pytest.fixture
+def tls(tmp_path):
+    ca = CA(tmp_path / "pve-ca" / "ca.pem", tmp_path / "pve-ca" / "ca.key", common_name="fake pve CA")
+    ca.issue(tmp_path / "pve-tls", "localhost", ["127.0.0.1"])
+    return ca.cert_file, (str(tmp_path / "pve-tls" / "cert.pem"), str(tmp_path / "pve-tls" / "key.pem"))
+
+
+@pytest.fixture
+def pve(tls):
+    with FakeProxmox(tls=tls[1], token_id=TOKEN_ID, token_secret=TOKEN_SECRET) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sem():
+    from ralf.semaphore.fake import FakeSemaphore
+
+    with FakeSemaphore(version="2.16") as srv:
+        srv.script("RALF Phase1 Smoke", "success", 0.05, log=["phase1: 4 OK"])
+        yield srv
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, repo_root, pve):
+    """The default platform pointed at the Proxmox double; secrets and state in tmp_path."""
+    data = yaml.safe_load((repo_root / "platform.yaml").read_text())
+    data["proxmox"]["api_url"] = pve.url
+    pfile = tmp_path / "platform.yaml"
+    pfile.write_text(yaml.safe_dump(data, sort_keys=False))
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "pve.env").write_text(f"PVE_TOKEN_ID={TOKEN_ID}\nPVE_TOKEN_SECRET={TOKEN_SECRET}\n")
+    monkeypatch.setenv("RALF_SECRETS_DIR", str(secrets))
+    monkeypatch.setenv("RALF_STATE_DIR", str(tmp_path / "state"))
+    bin_dir = tmp_path / "bin"  # the preflight only asks that OpenTofu is installed; it never runs here
+    bin_dir.mkdir()
+    (bin_dir / "tofu").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "tofu").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for var in ("PVE_TOKEN_ID", "PVE_TOKEN_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    return SimpleNamespace(catalog=Catalog(load_platform(pfile)), secrets=secrets, file=pfile)
+
+
+@pytest.fixture
+def journal(tmp_path):
+    from ralf.journal import Journal
+
+    with Journal(tmp_path / "journal.sqlite3") as j:
+        yield j
+
+
+def run(env, journal, tls, sem, stacks, smokes, *, resume=None, dry_run=False, verify=None, token=TOKEN_SECRET,
+        pve_url=None):
+    from ralf.bootstrap.run import BootstrapExecutor
+    from ralf.semaphore.client import SemaphoreClient
+
+    url = pve_url or env.catalog.platform.proxmox.api_url
+    api = ProxmoxApi(url, TOKEN_ID, token, verify=str(tls[0]) if verify is None else verify)
+    ex = BootstrapExecutor(env.catalog.platform, run_stacks=stacks, run_smoke=smokes,
+                           make_client=lambda p: SemaphoreClient(sem.url, token=sem.token, retries=2, backoff=0.01),
+                           semaphore_options={"poll_min": 0.01, "poll_max": 0.05, "log_settle": 0.0})
+    out = io.StringIO()
+    try:
+        result = bootstrap(env.catalog, journal, dry_run=dry_run, resume=resume, api=api, executor=ex,
+                           reporter=Reporter(out, command="ralf bootstrap"), on_output=lambda line: None)
+    finally:
+        api.close()
+    result.output = out.getvalue()
+    result.api_sent = api.sent
+    return result
+
+
+def test_empty_node_runs_phase1_pairs_in_binding_order_then_seeds_and_smokes_through_semaphore(
+        env, journal, tls, pve, sem):
+    stacks, smokes = Stacks(), Smokes(env.catalog)
+    r = run(env, journal, tls, sem, stacks, smokes)
+
+    assert r.exit_code == 0, r.output
+    # preflight: read everything, then download the missing template through the API and wait for its task
+    upid = next(iter(pve.tasks))
+    assert [(m, p) for m, p, _ in pve.requests] == PREFLIGHT_READS + [
+        ("GET", "/api2/json/nodes/pve-deploy/aplinfo"), ("POST", "/api2/json/nodes/pve-deploy/aplinfo"),
+        ("GET", f"/api2/json/nodes/pve-deploy/tasks/{quote(upid, safe='')}/status")]
+    assert pve.writes() == [("POST", "/api2/json/nodes/pve-deploy/aplinfo", {"storage": "local", "template": TEMPLATE})]
+    assert f"local:vztmpl/{TEMPLATE}" in pve.content["local"]
+    assert (env.secrets / "ralf_ed25519").is_file() and (env.secrets / "ralf_ed25519.pub").is_file()
+    assert sorted(r.preflight.actions) == sorted([f"downloaded the LXC template local:vztmpl/{TEMPLATE}",
+                                                  f"made the SSH key pair {env.secrets / 'ralf_ed25519'}"])
+    # Phase 1 pair by pair, each followed by its smoke; then seeding; then one Phase 1 smoke task in Semaphore
+    assert stacks.calls == PAIRS
+    assert smokes.calls == ["minio", "postgres", "gitea", "semaphore"]
+    assert [s.step.template for s in r.report.steps] == STEPS
+    assert all(s.result == "succeeded" for s in r.report.steps)
+    pid = next(iter(sem.projects))
+    assert sem.projects[pid]["name"] == "RALF Bootstrap"
+    assert {t["name"] for t in sem.objects["templates"].values()} >= {"RALF Phase1 Smoke", "RALF Phase1 Config Apply"}
+    tasks = list(sem.tasks.values())
+    assert len(tasks) == 1 and sem.objects["templates"][tasks[0]["template_id"]]["name"] == "RALF Phase1 Smoke"
+    run_row = journal.run(r.report.run_id)
+    assert run_row["request"] == "bootstrap" and run_row["result"] == "succeeded"
+    assert r.note.startswith("bootstrap: ") and "nothing changed" not in r.note
+
+    # a second run on the platform that is now up changes nothing, and says so
+    pve.requests.clear()
+    key = (env.secrets / "ralf_ed25519").read_bytes()
+    stacks2 = Stacks(changed=0)
+    r2 = run(env, journal, tls, sem, stacks2, Smokes(env.catalog))
+    assert r2.exit_code == 0, r2.output
+    assert pve.writes() == [] and [(m, p) for m, p, _ in pve.requests] == PREFLIGHT_READS
+    assert (env.secrets / "ralf_ed25519").read_bytes() == key
+    assert r2.preflight.actions == []
+    assert stacks2.calls == PAIRS
+    assert r2.report.steps[8].message == "CHANGED=0"
+    assert r2.note == "bootstrap: the platform was already up — nothing changed"
+
+
+def test_failure_in_the_postgres_pair_stops_there_and_resume_continues_from_it(env, journal, tls, pve, sem):
+    smokes = Smokes(env.catalog)
+    failing = Stacks(fail="021-postgres-config")
+    r = run(env, journal, tls, sem, failing, smokes)
+    assert r.exit_code == 1
+    assert failing.calls == PAIRS[:2]
+    assert [s.result for s in r.report.steps] == ["succeeded", "succeeded", "failed"] + ["not run"] * 7
+    assert sem.projects == {}  # nothing reached Semaphore
+    assert "`ralf bootstrap --resume" in r.output
+
+    fixed = Stacks(changed=1)
+    r2 = run(env, journal, tls, sem, fixed, smokes, resume="last")
+    assert r2.exit_code == 0, r2.output
+    assert fixed.calls == PAIRS[1:]
+    assert r2.report.resumed_from == r.report.run_id
+    assert [s.result for s in r2.report.steps] == ["succeeded"] * 10
+    assert [s.from_run for s in r2.report.steps[:2]] == [r.report.run_id] * 2
+    assert len(sem.tasks) == 1
+
+    with pytest.raises(Exception, match="no failed or stopped bootstrap run"):
+        run(env, journal, tls, sem, fixed, smokes, resume="last")
+
+
+def test_dry_run_changes_nothing_and_runs_nothing(env, journal, tls, pve, sem):
+    stacks = Stacks()
+    r = run(env, journal, tls, sem, stacks, Smokes(env.catalog), dry_run=True)
+    assert r.exit_code == 0 and r.report is None
+    assert pve.writes() == []
+    assert [c.status for c in r.preflight.checks if c.name in ("LXC template", "SSH key pair")] == ["would", "would"]
+    assert not (env.secrets / "ralf_ed25519").exists()
+    assert stacks.calls == [] and sem.requests == [] and journal.recent_runs() == []
+    assert [s.template for s in r.plan.steps] == STEPS
+
+
+def _failed(r) -> dict[str, str]:
+    return {c.name: c.detail for c in r.preflight.checks if c.status == "fail"}
+
+
+def test_preflight_explains_a_rejected_token_and_runs_nothing(env, journal, tls, pve, sem):
+    stacks = Stacks()
+    r = run(env, journal, tls, sem, stacks, Smokes(env.catalog), token="wrong")
+    assert r.exit_code == 1 and r.report is None
+    assert _failed(r) == {"API token": "the API rejected the token: GET /version: 401 authentication failure"}
+    assert "wrong" not in str(r.preflight.to_dict())
+    assert stacks.calls == [] and journal.recent_runs() == []
+
+
+def test_preflight_names_missing_privileges_node_storage_bridge_and_template(env, journal, tls, pve, sem):
+    pve.privileges = {"/": {"Sys.Audit": 1, "Datastore.Audit": 1, "VM.Audit": 1}, "/vms": {"VM.Allocate": 1}}
+    pve.storages[1]["content"] = "images"
+    pve.bridges = [{"iface": "vmbr1", "type": "bridge", "active": 1}]
+    pve.appliances = []
+    r = run(env, journal, tls, sem, Stacks(), Smokes(env.catalog))
+    failed = _failed(r)
+    assert failed["token privileges"].startswith("missing: VM.Config.CPU on /vms, VM.Config.Disk on /vms")
+    assert "Datastore.AllocateSpace on /storage/local-lvm" in failed["token privileges"]
+    assert "Datastore.AllocateTemplate on /storage/local" in failed["token privileges"]
+    assert failed["storage"] == "storage 'local-lvm' does not hold CT volumes (content lacks rootdir)"
+    assert failed["bridge"] == "bridge 'vmbr0' not on pve-deploy (bridges: vmbr1)"
+    assert failed["LXC template"] == f"local:vztmpl/{TEMPLATE} is missing and not in the appliance index"
+    assert pve.writes() == [] and r.report is None
+
+
+def test_preflight_verifies_tls_and_explains_an_untrusted_certificate(env, journal, tls, pve, sem):
+    r = run(env, journal, tls, sem, Stacks(), Smokes(env.catalog), verify=True)  # system store: the double's CA is not in it
+    assert "its TLS certificate is not trusted" in _failed(r)["Proxmox API"]
+    assert pve.requests == []  # the handshake failed before any request
+    ok = run(env, journal, tls, sem, Stacks(), Smokes(env.catalog), dry_run=True)
+    api_check = next(c for c in ok.preflight.checks if c.name == "Proxmox API")
+    assert api_check.status == "ok" and f"TLS verified against {tls[0]}" in api_check.detail
+
+
+def test_cli_dry_run_on_the_real_container_lab_says_it_skips_semaphore(run_cli, repo_root, tmp_path):
+    code, out, err = run_cli("bootstrap", "--dry-run", "--platform", str(repo_root / "examples/ctlab/platform.yaml"),
+                             env={"RALF_SECRETS_DIR": str(tmp_path / "s"), "RALF_STATE_DIR": str(tmp_path / "st")})
+    assert code == 0, err
+    assert "would bring up the local LXC node (namespace ralf-ctlab, bridge ralfct0)" in out
+    assert "no semaphore section: no seeding and no Semaphore smoke" in out
+    assert "1. RALF Postgres Apply  stacks 020-postgres-lxc 021-postgres-config" in out
+    assert "OpenTofu" not in out  # the LXC node realises the *-lxc stacks itself
+
+
+def test_cli_preflight_failure_is_one_clear_message(run_cli, env, tmp_path):
+    (env.secrets / "pve.env").unlink()
+    code, out, err = run_cli("bootstrap", "--platform", str(env.file))
+    assert code == 1
+    assert "FAIL  API token:" in out and "pve.env" in out and "Traceback" not in out + err
+    assert "preflight failed" in out
