@@ -26,11 +26,13 @@ from ralf.cli.plan_cmd import request_options
                    "interrupted.")
 @click.option("--no-checks", is_flag=True, help="After a failure, classify it but skip the automatic first checks.")
 @click.option("--no-log", is_flag=True, help="Do not stream the tasks' log lines (progress only).")
+@click.option("--no-commit-check", is_flag=True,
+              help="Through Semaphore: do not refuse when Semaphore would run another commit than your HEAD.")
 @platform_option
 @json_option
 def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str | None, repo_root: str | None,
            executor: str | None, dry_run: bool, yes: bool, resume: str | None, timeout: float | None, no_checks: bool,
-           no_log: bool, as_json: bool) -> None:
+           no_log: bool, no_commit_check: bool, as_json: bool) -> None:
     """Run the runbook's steps for REQUEST (same requests as `ralf plan`) and stop at the first failure.
 
     \b
@@ -108,6 +110,8 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
                 raise UsageError("the platform file has no semaphore section; use --executor local")
             client = client_from_platform(platform)
             ex = SemaphoreExecutor(client, platform.semaphore.project)
+            if not no_commit_check:
+                _check_commit(client, platform, request_args.get("repo_root") or repo_root, catalog)
         else:
             from ralf.deploy import LocalExecutor
 
@@ -139,6 +143,27 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         emit_json(report.to_dict())
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _check_commit(client, platform, repo_root, catalog) -> None:
+    """Refuse before the first step when Semaphore would run another commit than the operator's HEAD."""
+    from pathlib import Path
+
+    from ralf.deploy.commit_check import check_commit
+    from ralf.errors import RalfError
+    from ralf.planner import _default_repo_root
+
+    try:
+        project = client.find_project(platform.semaphore.project)
+    except RalfError:
+        return  # the run records Semaphore's outage as its first step
+    if project is None:
+        return  # the executor explains a missing project
+    root = Path(repo_root) if repo_root else _default_repo_root(catalog)
+    result = check_commit(client, int(project["id"]), platform.semaphore.repository.name, root)
+    if result.refuses:
+        raise RalfError(f"not deploying: {result.message} (or --no-commit-check to run Semaphore's commit)")
+    click.echo(f"ralf: commit check: {result.message}", err=True)
 
 
 def _terminate(signum, frame) -> None:

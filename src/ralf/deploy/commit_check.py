@@ -1,0 +1,102 @@
+"""Before a deploy through Semaphore: is the commit Semaphore's tasks will check out the operator's commit?
+
+Semaphore clones its repository (``semaphore.repository``: URL and branch, as the project holds it)
+for each task, so a task runs the branch's head *at that URL*. The check reads the repository from
+the Semaphore project, asks that URL for the branch's head (``git ls-remote``) and compares it with
+``HEAD`` of the operator's checkout. When they differ ralf refuses and names both commits and the
+fix (push, or pull); a URL the operator cannot reach (``file://`` on the Semaphore host) cannot be
+checked — the result says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ralf.errors import RalfError
+
+GIT_TIMEOUT = 30
+
+
+@dataclass
+class CommitCheck:
+    status: str  # same | differs | unknown
+    message: str
+    operator: str | None = None
+    semaphore: str | None = None
+
+    @property
+    def refuses(self) -> bool:
+        return self.status == "differs"
+
+
+def _git(args: list[str], cwd: Path | None = None) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except FileNotFoundError:
+        raise RalfError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RalfError(f"git {args[0]} took longer than {GIT_TIMEOUT} s") from None
+    if proc.returncode != 0:
+        raise RalfError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"git {args[0]} failed")
+    return proc.stdout
+
+
+def operator_commit(repo_root: Path, git: Callable = _git) -> str:
+    return git(["rev-parse", "HEAD"], cwd=repo_root).strip()
+
+
+def remote_commit(url: str, branch: str, git: Callable = _git) -> str | None:
+    out = git(["ls-remote", url, f"refs/heads/{branch}"])
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.strip() == f"refs/heads/{branch}":
+            return sha.strip()
+    return None
+
+
+def check_commit(client: Any, project_id: int, repo_name: str, repo_root: Path, *,
+                 git: Callable = _git) -> CommitCheck:
+    repos = [r for r in client.list_repositories(project_id) if r.get("name") == repo_name]
+    if not repos:
+        return CommitCheck("unknown", f"the Semaphore project has no repository {repo_name!r}; "
+                                      "`ralf semaphore seed` creates it")
+    url, branch = repos[0].get("git_url", ""), repos[0].get("git_branch") or "main"
+    try:
+        mine = operator_commit(repo_root, git)
+    except RalfError as e:
+        return CommitCheck("unknown", f"cannot read the commit of {repo_root}: {e}")
+    local = url[len("file://"):] if url.startswith("file://") else (url if url.startswith("/") else None)
+    if local is not None and not Path(local).exists():
+        return CommitCheck("unknown", f"Semaphore runs {url} ({branch}), a path on the Semaphore host that ralf "
+                                      "cannot read from here; point semaphore.repository.git_url at the "
+                                      "platform's Gitea so the commit can be checked", operator=mine)
+    try:
+        theirs = remote_commit(url, branch, git)
+    except RalfError as e:
+        return CommitCheck("unknown", f"cannot ask {url} for branch {branch}: {e}", operator=mine)
+    if theirs is None:
+        return CommitCheck("differs", f"branch {branch} does not exist at {url}, the repository Semaphore runs; "
+                                      f"push it: `git push <remote> HEAD:{branch}`", operator=mine)
+    if theirs == mine:
+        return CommitCheck("same", f"Semaphore will run {mine[:12]} ({branch} at {url}), your HEAD",
+                           operator=mine, semaphore=theirs)
+    behind = _is_ancestor(repo_root, mine, theirs, git)
+    fix = (f"your checkout is behind: `git pull` (or deploy from {theirs[:12]})" if behind else
+           f"push your commit: `git push <remote> HEAD:{branch}` (Gitea mirrors the operator's remote), "
+           "then deploy again")
+    return CommitCheck("differs", f"Semaphore would run {theirs} ({branch} at {url}), but your HEAD is {mine}; "
+                                  f"{fix}", operator=mine, semaphore=theirs)
+
+
+def _is_ancestor(repo_root: Path, mine: str, theirs: str, git: Callable) -> bool:
+    """True when ``mine`` is an ancestor of ``theirs`` (the operator is behind); unknown counts as no."""
+    try:
+        git(["merge-base", "--is-ancestor", mine, theirs], cwd=repo_root)
+        return True
+    except RalfError:
+        return False
