@@ -166,6 +166,25 @@ def _plan_cleanroom(c: Catalog) -> Plan:
     return Plan(CLEANROOM, b.steps, CLEANROOM, "Phase 1 pair by pair, each followed by its smoke")
 
 
+def _users_of_shared(c: Catalog, cs) -> dict[str, str]:
+    """Pattern B: every service that uses a changed shared role or module (or the CT settings) → why."""
+    from ralf.role_usage import CT_SECTIONS, module_users, services_using
+
+    out: dict[str, str] = {}
+    for path, _rule in cs.shared:
+        if ": " in path:  # a section of the platform file
+            section = path.split(": ", 1)[1]
+            found = (module_users(c), f"its CT is made from the {section} settings") if section in CT_SECTIONS else None
+        else:
+            found = services_using(c, path)
+        if found is None:
+            continue
+        users, why = found
+        for s in users:
+            out.setdefault(s, f"{s}: {why} ({path}) → {c.service_apply(s)}")
+    return out
+
+
 def _ordered_services(c: Catalog, names) -> list[str]:
     wanted = set(names)
     return [s for g in c.group_names for s in c.services_of(g) if s in wanted]
@@ -178,8 +197,11 @@ def _plan_changes(c: Catalog, paths: list[str], request: str, platform_diff=None
         what = ", ".join(cs.ignored) if cs.ignored else "no files"
         msg = f"nothing deployable changed ({what}); no step to run"
         return Plan("none", [], request, msg, cs)
-    touched = _ordered_services(c, cs.services)
-    phase1_touched = [s for s in touched if c.group_of(s) == c.phase1]
+    reasons = {s: f"{s} changed ({paths[0]}) → {c.service_apply(s)}" for s, paths in cs.services.items()}
+    for s, why in _users_of_shared(c, cs).items():
+        reasons.setdefault(s, why)
+    touched = _ordered_services(c, reasons)
+    phase1_touched = [s for s in touched if c.group_of(s) == c.phase1 and s in cs.services]
     others = [s for s in touched if c.group_of(s) != c.phase1]
     smoke_groups: list[str] = []
     if cs.shared_base_changed:
@@ -196,7 +218,7 @@ def _plan_changes(c: Catalog, paths: list[str], request: str, platform_diff=None
         if phase1_touched:
             _phase1(b, f"{', '.join(phase1_touched)} changed ({cs.services[phase1_touched[0]][0]})")
     for s in others:
-        b.add(c.service_apply(s), f"{s} changed ({cs.services[s][0]}) → {c.service_apply(s)}")
+        b.add(c.service_apply(s), reasons[s])
     for g in c.deploy_groups:
         if g in smoke_groups:
             b.add(c.group_smoke(g), all_reason)

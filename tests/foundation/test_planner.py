@@ -202,7 +202,11 @@ def test_a_shared_section_of_the_platform_file_is_pattern_b(platform_repo):
     c = _catalog_after_edit(platform_repo, "  gateway: 10.10.0.1", "  gateway: 10.10.0.254")
     p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
     assert p.pattern == "B"
-    assert "network changed in the platform file" in p.steps[2].reason
+    # every CT is made from the network settings: each service's Apply, then every group's smoke
+    assert [s.template for s in p.steps if s.kind == "apply"][1:] == [
+        c.service_apply(s) for s in c.platform.services if c.group_of(s) != "phase1"]
+    assert "vaultwarden: its CT is made from the network settings (platform.yaml: network)" in p.steps[2].reason
+    assert "network changed in the platform file" in p.steps[-1].reason
     assert len([s for s in p.steps if s.kind == "smoke"]) == 5
 
 
@@ -218,3 +222,30 @@ def test_an_unreadable_old_platform_file_falls_back_to_shared_base(platform_repo
     c = _catalog_after_edit(platform_repo, "  gateway: 10.10.0.1", "  gateway: 10.10.0.1")
     p = build_plan(c, changed_from="HEAD", repo_root=platform_repo)
     assert p.pattern == "B"
+
+
+def test_pattern_b_a_changed_nginx_tls_role_applies_every_service_behind_nginx(default_catalog):
+    p = build_plan(default_catalog, changed=["ansible/roles/nginx_tls/templates/site.conf.j2"])
+    assert p.pattern == "B"
+    behind_nginx = [n for n, s in default_catalog.platform.services.items() if "nginx" in s.units]
+    phase1 = set(default_catalog.services_of("phase1"))
+    applies = [s.template for s in p.steps if s.kind == "apply"]
+    assert applies == ["RALF Phase1 Config Apply"] + [default_catalog.service_apply(s) for s in behind_nginx
+                                                      if s not in phase1]
+    assert applies[1:] == ["RALF Vaultwarden Apply", "RALF N8N Apply", "RALF Exo Apply"]
+    config = set(p.steps[0].stacks)  # Phase 1's services behind nginx are re-converged by its Config Apply
+    assert {st for s in behind_nginx if s in phase1 for st in default_catalog.stacks_of_services([s], "config")} <= config
+    assert "n8n: uses the role nginx_tls" in p.steps[3].reason
+    assert [s.template for s in p.steps if s.kind == "smoke"][1:] == [
+        "RALF Vault Smoke", "RALF Automation Smoke", "RALF Communication Smoke", "RALF AI Smoke"]
+
+
+def test_pattern_b_roles_pulled_in_by_other_roles_and_the_tofu_module_are_traced(default_catalog):
+    nodejs = build_plan(default_catalog, changed=["ansible/roles/nodejs/tasks/main.yml"])
+    assert [s.template for s in nodejs.steps if s.kind == "apply"][1:] == ["RALF N8N Apply", "RALF Exo Apply"]
+    module = build_plan(default_catalog, changed=["tofu/modules/lxc/main.tf"])
+    assert [s.template for s in module.steps if s.kind == "apply"][1:] == [
+        default_catalog.service_apply(s) for s in default_catalog.platform.services
+        if default_catalog.group_of(s) != "phase1"]
+    smoke_only = build_plan(default_catalog, changed=["src/ralf/smoke/engine.py"])
+    assert [s.kind for s in smoke_only.steps].count("apply") == 1  # ralf's own code: no service uses it as a role
