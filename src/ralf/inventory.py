@@ -35,8 +35,8 @@ def all_vars(platform: Platform) -> dict[str, str]:
 
 
 def host_vars(platform: Platform, service: str) -> dict[str, str]:
-    """Per-host variables: on a local LXC node, where the service's certificate from the platform CA is."""
-    if platform.lxc_host is None:
+    """Per-host variables: where the service's certificate from the platform CA is (platforms with CTs)."""
+    if platform.lxc_host is None and platform.proxmox is None:
         return {}
     from ralf.backends.lxc import tls
 

@@ -209,12 +209,21 @@ def test_sigterm_stops_the_task_and_records_the_run(run_cli, env, fake, platform
 
     fake.script("RALF Vault Apply", "hang", 0.05)
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.8, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM))
+    done = threading.Event()
+
+    def term_once_the_task_runs() -> None:  # not a fixed delay: under load the task may start late
+        while not done.is_set() and not fake.tasks:
+            done.wait(0.05)
+        if not done.wait(0.3):
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+    timer = threading.Thread(target=term_once_the_task_runs, daemon=True)
     timer.start()
     try:
         code, out, err = run_cli(*platform_args, "deploy", "vault", "--timeout", "20", "--no-checks", env=env)
     finally:
-        timer.cancel()
+        done.set()
+        timer.join()
     assert code == 130, out + err
     [task] = fake.tasks.values()
     assert task["status"] in ("stopping", "stopped")

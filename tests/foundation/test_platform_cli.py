@@ -111,3 +111,21 @@ def test_catalog_paths_names_owners_and_shared_base(run_cli, repo_root):
     assert data["services"]["n8n"] == ["stacks/044-n8n-lxc/", "stacks/045-n8n-config/", "ansible/roles/n8n/"]
     assert {"path": "src/ralf/smoke/", "smokes": "all", "why": "smoke code runs for every group"} in data["shared_base"]
     assert "docs/" in data["ignore"]
+
+
+def test_inventory_hands_every_ct_platform_its_certificates_from_the_platform_ca(default_platform, tmp_path,
+                                                                                monkeypatch):
+    from ralf.backends.lxc import tls
+    from ralf.inventory import host_vars
+
+    monkeypatch.setenv("RALF_SECRETS_DIR", str(tmp_path))
+    assert host_vars(default_platform, "n8n") == {}
+    issued = tls.ensure_certs(default_platform)
+    assert "n8n" in issued and "minio" not in issued
+    hv = host_vars(default_platform, "n8n")
+    assert hv["nginx_tls_cert_src"] == str(tmp_path / "tls" / "n8n" / "cert.pem")
+    assert hv["ralf_ca_cert_src"] == str(tmp_path / "ca" / "ca.pem")
+    assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
+    info = tls.ca(default_platform).info(tmp_path / "tls" / "n8n")
+    assert info.names == ("n8n.homelab.lan", "10.10.40.30") and info.issuer_is_lab_ca
+    assert tls.ensure_certs(default_platform) == []  # kept until it is due for renewal

@@ -262,3 +262,20 @@ def test_imaps_verifies_against_server_name(run_one, imaps_stub, certs):
     assert run_one({**check, "server_name": "good.test"}).status == "OK"
     out = run_one({**check, "server_name": "other.test"})
     assert out.status == "FAIL" and "not trusted" in out.detail and "other.test" in out.detail
+
+
+PROXMOX = {"proxmox": {"api_url": "https://127.0.0.1:8006/api2/json", "node": "pve", "lxc_template": "local:vztmpl/x"}}
+
+
+def test_tls_checks_without_a_ca_file_verify_against_the_platforms_own_ca(run_one, nginx, certs, tmp_path):
+    check = _tls(nginx, certs, "good", ca_file=None)
+    out = run_one(check, extra=PROXMOX)  # the platform CA does not exist yet: the system store, which fails
+    assert out.status == "FAIL" and out.detail.startswith("certificate not trusted")
+    (tmp_path / "secrets" / "ca").mkdir(parents=True)
+    (tmp_path / "secrets" / "ca" / "ca.pem").write_bytes(certs.ca.read_bytes())  # the CA that issued nginx's cert
+    out = run_one(check, extra=PROXMOX)
+    assert out.status == "OK" and "trusted via CA file" in out.detail and out.cert_days_left == 90
+    url = f"https://{HOST}:{nginx.ports['good']}/"
+    assert run_one({"kind": "https", "url": url}, extra=PROXMOX).status == "OK"
+    # a platform without CTs (the loopback lab) keeps the system store
+    assert run_one(check).status == "FAIL"

@@ -3,7 +3,8 @@
 Precedence, first match wins:
 
 - URL: ``$SEMAPHORE_URL``, else ``semaphore.url``;
-- CA file: ``$SEMAPHORE_CA_FILE``, else ``semaphore.ca_file`` (relative to the platform file); TLS is
+- CA file: ``$SEMAPHORE_CA_FILE``, else ``semaphore.ca_file`` (relative to the platform file), else the
+  platform's own CA (``<secrets>/ca/ca.pem``) when it exists; TLS is
   always verified (system trust store when no CA file is given);
 - credentials: ``$SEMAPHORE_TOKEN``; else ``$SEMAPHORE_USER`` + ``$SEMAPHORE_PASSWORD``; else
   ``SEMAPHORE_ADMIN_NAME`` / ``SEMAPHORE_ADMIN_PASSWORD`` from ``semaphore.credentials_file`` in the
@@ -70,6 +71,10 @@ def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None
     if not url:
         raise UsageError("no Semaphore server: the platform file has no semaphore section and SEMAPHORE_URL is unset")
     ca = env.get("SEMAPHORE_CA_FILE") or (str(platform.resolve_path(sem.ca_file)) if sem and sem.ca_file else None)
+    if ca is None:
+        from ralf.smoke.checks import ca_file_of
+
+        ca = ca_file_of(platform, None)  # Semaphore's nginx serves a certificate from the platform's own CA
     if ca and not Path(ca).is_file():
         raise UsageError(f"the Semaphore CA file {ca} does not exist")
     if env.get("SEMAPHORE_TOKEN"):

@@ -59,6 +59,7 @@ def tls_context(platform, ca_file: str | None, insecure: bool):
     """
     if insecure:
         return _context(None, 0, True)
+    ca_file = ca_file_of(platform, ca_file)
     if ca_file:
         path = platform.resolve_path(ca_file)
         try:
@@ -67,6 +68,16 @@ def tls_context(platform, ca_file: str | None, insecure: bool):
             raise FileNotFoundError(f"CA file {path} not found") from None
         return _context(str(path), mtime, False)
     return _context(None, 0, False)
+
+
+def ca_file_of(platform, ca_file: str | None) -> str | None:
+    """The check's CA file, else the platform's own CA (``<secrets>/ca/ca.pem``) on a platform with CTs."""
+    if ca_file or platform is None or (platform.proxmox is None and platform.lxc_host is None):
+        return ca_file
+    from ralf.backends.lxc.tls import ca
+
+    own = ca(platform).cert_file
+    return str(own) if own.is_file() else None
 
 
 @functools.lru_cache(maxsize=32)
@@ -186,7 +197,7 @@ def check_http(pc, ctx: Context) -> Outcome:
                 elif c.body_contains is not None and c.body_contains not in r.text:
                     problem = f"status {r.status_code} but the body lacks {c.body_contains!r}"
                 else:
-                    note = "" if not c.url.startswith("https://") else f", {_trust_label(c.ca_file, c.insecure)}"
+                    note = "" if not c.url.startswith("https://") else f", {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}"
                     return Outcome(OK, f"status {r.status_code}{note}")
             except httpx.TimeoutException:
                 problem = f"no answer within {c.timeout:g} s"
@@ -276,7 +287,7 @@ def check_tls(pc, ctx: Context) -> Outcome:
             return Outcome(FAIL, _verify_message(e), cert_days_left=whole)
         except OSError as e:
             return Outcome(FAIL, _net_error(e, t), cert_days_left=whole)
-    trust = _trust_label(c.ca_file, c.insecure)
+    trust = _trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)
     if whole < c.warn_days:
         return Outcome(WARN, f"certificate expires in {whole} days (warn below {c.warn_days}), {trust}", whole)
     return Outcome(OK, f"certificate valid {whole} more days for {name}, {trust}", whole)
@@ -405,7 +416,7 @@ def check_smtp(pc, ctx: Context) -> Outcome:
             code, _ = s.ehlo("ralf-smoke")
             if code != 250:
                 return Outcome(FAIL, f"EHLO after STARTTLS answered {code}")
-            return Outcome(OK, f"banner, STARTTLS, {_trust_label(c.ca_file, c.insecure)}")
+            return Outcome(OK, f"banner, STARTTLS, {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}")
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
     except smtplib.SMTPConnectError as e:
@@ -439,7 +450,7 @@ def check_imaps(pc, ctx: Context) -> Outcome:
     except OSError as e:
         return Outcome(FAIL, _net_error(e, c.timeout))
     if greeting.startswith(("* OK", "* PREAUTH")):
-        return Outcome(OK, f"IMAP greeting over TLS, {_trust_label(c.ca_file, c.insecure)}")
+        return Outcome(OK, f"IMAP greeting over TLS, {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}")
     return Outcome(FAIL, f"no IMAP greeting (got {greeting[:40]!r})")
 
 

@@ -242,7 +242,8 @@ def run_stacks(
 
 def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dict[str, str]) -> None:
     t0 = time.monotonic()
-    if result.apply and ctx.platform.lxc_host is not None and any(s.type == "ansible" for s in stacks):
+    has_cts = ctx.platform.lxc_host is not None or ctx.platform.proxmox is not None
+    if result.apply and has_cts and any(s.type == "ansible" for s in stacks):  # renewal is part of each Apply
         from ralf.backends.lxc import tls
 
         for service in tls.ensure_certs(ctx.platform):
