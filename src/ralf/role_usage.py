@@ -112,7 +112,7 @@ def services_using(catalog, path: str) -> tuple[list[str], str] | None:
 
 
 def module_users(catalog) -> list[str]:
-    return _in_order(catalog, {st.service for st in catalog.stacks if st.type == "tofu"})
+    return _in_order(catalog, {st.service for st in catalog.stacks if st.type in ("tofu", "lxc")})
 
 
 def _in_order(catalog, services) -> list[str]:
