@@ -276,3 +276,12 @@ def test_cli_preflight_failure_is_one_clear_message(run_cli, env, tmp_path):
     assert code == 1
     assert "FAIL  API token:" in out and "pve.env" in out and "Traceback" not in out + err
     assert "preflight failed" in out
+
+
+def test_cli_a_missing_proxmox_ca_file_is_one_clear_message(run_cli, env, tmp_path):
+    text = env.file.read_text().replace("ca_file: /opt/ralf/runtime/secrets/pve-root-ca.pem",
+                                        f"ca_file: {tmp_path / 'missing-ca.pem'}")
+    env.file.write_text(text)
+    code, out, err = run_cli("bootstrap", "--dry-run", "--platform", str(env.file))
+    assert code == 1 and "Traceback" not in out + err
+    assert f"FAIL  Proxmox API: cannot use the CA file {tmp_path / 'missing-ca.pem'} for the Proxmox API" in out

@@ -81,6 +81,9 @@ def _proxmox(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi |
     if own:
         try:
             api = ProxmoxApi.from_platform(platform)
+        except ProxmoxError as e:
+            pf.add("Proxmox API", FAIL, str(e), "copy the cluster CA (/etc/pve/pve-root-ca.pem) to proxmox.ca_file")
+            return
         except RalfError as e:
             pf.add("API token", FAIL, str(e), token_fix)
             return

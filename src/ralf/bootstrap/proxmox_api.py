@@ -66,7 +66,13 @@ class ProxmoxApi:
         self.verify = verify  # a CA file, True (system store) or False (insecure_tls)
         self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
         self._sleep = sleep
-        tls: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        tls: bool | ssl.SSLContext = verify
+        if isinstance(verify, str):
+            try:
+                tls = ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError) as e:
+                raise ProxmoxError(f"cannot use the CA file {verify} for the Proxmox API: "
+                                   f"{getattr(e, 'strerror', None) or e}") from None
         self._http = httpx.Client(timeout=timeout, verify=tls,
                                   headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
 
