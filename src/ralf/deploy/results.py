@@ -33,6 +33,7 @@ class StepContext:
     on_line: Callable[[str], None] = lambda line: None
     on_status: Callable[[str], None] = lambda status: None
     on_task: Callable[[int, str | None], None] = lambda task_id, url: None
+    wants_log: bool = True  # False (--no-log): an executor need not fetch the log of a step that succeeds
 
 
 @dataclass

@@ -62,6 +62,8 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
     except BaseException:
         journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
         raise
+    finally:
+        getattr(executor, "close", lambda: None)()
     report.result = result
     journal.finish_run(run_id, result)
     reporter.summary(report)
@@ -97,7 +99,8 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
 
         ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
                           on_line=lambda text, _t=step.template: reporter.line(_t, text),
-                          on_status=reporter.status, on_task=on_task)
+                          on_status=reporter.status, on_task=on_task,
+                          wants_log=getattr(reporter, "show_log", True))
         try:
             outcome = executor.run_step(step, ctx)
         except KeyboardInterrupt:
