@@ -608,7 +608,7 @@ class FakeSemaphore:
 
     def _push(self, event: dict) -> None:
         """Send one event to every websocket (the fake's users are all admins, who get every project's)."""
-        data = json.dumps(event).encode()
+        data = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()  # as Go marshals a map
         with self.lock:
             self.subscribers = [s for s in self.subscribers if s.offer(data)]
 
@@ -1037,7 +1037,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(payload, str):
             data = payload.encode()
         else:
-            data = json.dumps(payload).encode()
+            data = json.dumps(payload, separators=(",", ":")).encode()  # compact, as Go's encoder
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         if cookie:
