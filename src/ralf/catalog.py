@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ralf.model import Platform
+if TYPE_CHECKING:  # the catalog only reads a Platform: whoever built one has imported the models
+    from ralf.model import Platform
 
 PLATFORM_TARGET = "platform"
 

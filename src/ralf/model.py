@@ -24,7 +24,7 @@ RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- checks
@@ -376,9 +376,9 @@ class Platform(Strict):
     state_backend: StateBackend | None = None
     semaphore: Semaphore | None = None
     secrets: Secrets
-    exec: Exec = Exec()
-    ansible: Ansible = Ansible()
-    repository: Repository = Repository()
+    exec: Exec = Field(default_factory=lambda: Exec())  # factories: no model is built before it is needed
+    ansible: Ansible = Field(default_factory=lambda: Ansible())
+    repository: Repository = Field(default_factory=lambda: Repository())
     stacks_dir: str = "stacks"  # Ansible stack directories (<stacks_dir>/<stack>/playbook.yml), relative to this file
     groups: list[Group]
     services: dict[str, Service]
