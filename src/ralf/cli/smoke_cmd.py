@@ -22,10 +22,14 @@ from ralf.cli.common import emit_json, json_option, load, platform_option
 @json_option
 @click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Also write the results as JUnit XML to FILE (for CI systems).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
-              help="How many services are checked at once (1 = one by one).")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=None,
+              help="How many services are checked at once (default: all of the target's, up to 256; 1 = one by one).")
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Time for the whole target: services without a result by then are FAIL, the others are "
+                   "reported (default: each check's own timeouts).")
 @platform_option
-def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) -> None:
+def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int | None,
+          deadline: float | None) -> None:
     """Smoke-check TARGET: a service, a group, phase1 (default) or platform.
 
     Per service the layers run in the runbook's triage order (service in the CT, nginx/TLS, app
@@ -46,7 +50,7 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
     planned = {n: len(plan_service(n, platform.services[n], platform, transport)) for n in services}
     progress = _Progress(target, planned)
     try:
-        report = run_smoke(target, platform, transport=transport, concurrency=concurrency,
+        report = run_smoke(target, platform, transport=transport, concurrency=concurrency, deadline=deadline,
                            on_check=progress.on_check)
     except KeyboardInterrupt:
         progress.close()
