@@ -179,13 +179,18 @@ def main() -> int:
               f"run ended after {t_mixed:.3f} s -> {quiet.diagnosis}")
         silent.close()
 
-        dead = closed_port()
-        dead_p = load_platform(write_platform(d, {"dead": [
-            {"kind": "tcp", "host": HOST, "port": dead},
-            {"kind": "http", "url": f"http://{HOST}:{dead}/"},
-        ]}, "none"))
-        t_ralf, r = timed(lambda: run_smoke("dead", dead_p))
-        t_orig, code = original_smoke(dead)
+        def both(name: str, port: int) -> tuple[float, object, float]:
+            """ralf's smoke of one service (TCP then HTTP on ``port``) and smoke.sh's primitives on it."""
+            p = load_platform(write_platform(d, {name: [
+                {"kind": "tcp", "host": HOST, "port": port},
+                {"kind": "http", "url": f"http://{HOST}:{port}/"},
+            ]}, "none"))
+            t_ralf, report = timed(lambda: run_smoke(name, p))
+            t_orig, code = original_smoke(port)
+            assert code != 0 and not report.ok
+            return t_ralf, report, t_orig
+
+        t_ralf, r, t_orig = both("dead", closed_port())
         print("3. a failing service vs smoke.sh's primitives (run as written):")
         print(f"   nothing listening: ralf {t_ralf * 1000:.1f} ms vs smoke.sh {t_orig * 1000:.1f} ms "
               f"= {t_orig / t_ralf:.0f}x (both stop at the TCP check) -> {r.services[0].diagnosis}")
@@ -193,14 +198,7 @@ def main() -> int:
             print("   port open, HTTP 502: skipped (--quick)")
         else:
             bad = SlowServer(0.0, status=502)
-            bport = bad.port
-            bad_p = load_platform(write_platform(d, {"bad": [
-                {"kind": "tcp", "host": HOST, "port": bport},
-                {"kind": "http", "url": f"http://{HOST}:{bport}/"},
-            ]}, "none"))
-            t_ralf, r = timed(lambda: run_smoke("bad", bad_p))
-            t_orig, code = original_smoke(bport)
-            assert code != 0 and not r.ok
+            t_ralf, r, t_orig = both("bad", bad.port)
             print(f"   port open, HTTP 502: ralf {t_ralf:.1f} s (retries for the check's 10 s deadline) vs smoke.sh "
                   f"{t_orig:.1f} s (15 tries, 2 s apart) = {t_orig / t_ralf:.1f}x -> {r.services[0].diagnosis}")
             bad.stop()

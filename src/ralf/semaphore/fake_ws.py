@@ -12,6 +12,7 @@ import base64
 import hashlib
 import queue
 import select
+import socket
 import struct
 import threading
 from typing import Any
@@ -38,12 +39,9 @@ def frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 
 def _read_exact(sock: Any, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("websocket closed")
-        data += chunk
+    data = sock.recv(n, socket.MSG_WAITALL) if n else b""
+    if len(data) < n:
+        raise ConnectionError("websocket closed")
     return data
 
 
