@@ -2,8 +2,9 @@
 
 Each platform has the default file's top sections, groups of 10 services, and per service two stacks (an
 ``-lxc`` and a ``-config`` one), a unit and three checks — the default platform's shape, repeated. The
-median of REPEAT runs per size is printed with its time per service; then 1,000 services side by side with
-10 × the 100-service time (goal: within 2x, i.e. linear), and the C YAML loader side by side with the pure
+median of REPEAT runs per size is printed with its time per service and the marginal cost of each added
+service between sizes (equal when linear); then 1,000 services side by side with 10 × the 100-service time
+(goal: within 2x), and the C YAML loader side by side with the pure
 Python one on the 3,000-service file (same parse, same line numbers in errors).
 
     python bench/bench_validate.py [--repeat 3] [--sizes 10,100,1000,3000]
@@ -117,6 +118,10 @@ def main() -> None:
             argv = [sys.executable, "-m", "ralf", "--platform", str(files[n]), "validate"]
             medians[n] = statistics.median(timed(argv) for _ in range(args.repeat))
             print(f"  {n:6d} services  {medians[n]:7.3f} s  ({medians[n] / n * 1000:7.3f} ms per service)")
+        pairs = list(zip(sizes, sizes[1:]))
+        if pairs:
+            steps = [f"{a}->{b}: {(medians[b] - medians[a]) / (b - a) * 1000:.2f} ms" for a, b in pairs]
+            print("marginal cost per added service (linear when about equal): " + ", ".join(steps))
         if 100 in medians and 1000 in medians:
             ratio = medians[1000] / (10 * medians[100])
             print(f"1,000 services {medians[1000]:.3f} s vs 10 x 100 services {10 * medians[100]:.3f} s: "

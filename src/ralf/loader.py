@@ -7,6 +7,7 @@ an empty file, a missing file or a directory all end in :class:`ralf.errors.Plat
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,20 @@ for _loader in (_UniqueKeyLoader, _UniquePureLoader):
 
 
 def _load_yaml(text: str) -> Any:
+    # The parse allocates a node per scalar and keeps them all: the cyclic GC would rescan the growing heap
+    # again and again (half the time of a large file). Nothing built here is garbage until the parse ends.
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
-    except yaml.YAMLError:
-        if _FastBase is yaml.SafeLoader:
-            raise
-    return yaml.load(text, Loader=_UniquePureLoader)  # noqa: S506 - raises the same error, worded the pure way
+        try:
+            return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
+        except yaml.YAMLError:
+            if _FastBase is yaml.SafeLoader:
+                raise
+        return yaml.load(text, Loader=_UniquePureLoader)  # noqa: S506 - raises the same error, worded the pure way
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def resolve_platform_path(path: str | os.PathLike | None) -> Path:

@@ -95,3 +95,32 @@ def test_the_reader_reports_a_closed_stream_after_the_buffered_events(sem):
         with pytest.raises(StreamClosed):
             events.next(7, 3)
         events.close()
+
+
+def test_the_stream_uses_the_clients_tls_trust_and_a_test_transport_never_opens_one(tmp_path, monkeypatch):
+    import httpx
+
+    from ralf.lab import certs, paths
+
+    monkeypatch.setenv("RALF_STATE_DIR", str(tmp_path / "state"))
+    certs.issue(tmp_path / "tls", "semaphore.test", ["127.0.0.1"])
+    tls = (str(tmp_path / "tls" / "cert.pem"), str(tmp_path / "tls" / "key.pem"))
+    with FakeSemaphore(tls=tls) as sem:
+        pid = sem.add_project("P")
+        with SemaphoreClient(sem.url, token=sem.token, retries=0) as untrusted:
+            assert TaskEvents.open(untrusted, pid) is None  # the internal CA is not trusted: no stream
+        with SemaphoreClient(sem.url, token=sem.token, ca_file=str(paths.ca_file())) as c:
+            events = TaskEvents.open(c, pid)
+            assert events is not None
+            deadline = time.monotonic() + 3
+            while not sem.subscribers:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            sem._push({"type": "log", "output": "over wss", "task_id": 3, "project_id": pid})
+            assert events.next(3, 3)["output"] == "over wss"
+            events.close()
+        sem.clear_requests()
+        mock = httpx.MockTransport(lambda request: httpx.Response(404))
+        with SemaphoreClient(sem.url, token=sem.token, transport=mock) as c:
+            assert TaskEvents.open(c, pid) is None
+        assert sem.requests == []

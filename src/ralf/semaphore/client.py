@@ -79,6 +79,7 @@ class SemaphoreClient:
         else:
             tls = True
         self._tls = tls
+        self._own_transport = transport is not None  # a test double: nothing may be reached beside it
         self._http = httpx.Client(
             base_url=url + "/api",
             verify=tls,
@@ -234,6 +235,8 @@ class SemaphoreClient:
 
     def websocket_target(self) -> tuple[str, dict[str, str], ssl.SSLContext | None]:
         """Where and how to open ``/api/ws``: (ws:// or wss:// URL, auth headers, TLS context or None)."""
+        if self._own_transport:
+            raise SemaphoreError("no websocket through a custom HTTP transport")
         url = "ws" + self.base_url[len("http"):] + "/api/ws"
         if not url.startswith("wss://"):
             return url, self._auth_headers(), None

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import queue
 import select
-import socket
 import struct
 import threading
 from typing import Any
@@ -38,24 +37,25 @@ def frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return head + payload
 
 
-def _read_exact(sock: Any, n: int) -> bytes:
-    data = sock.recv(n, socket.MSG_WAITALL) if n else b""
-    if len(data) < n:
+def _read_exact(rfile: Any, n: int) -> bytes:
+    data = rfile.read(n) if n else b""
+    if data is None or len(data) < n:
         raise ConnectionError("websocket closed")
     return data
 
 
-def read_frame(sock: Any) -> tuple[int, bytes]:
-    """(opcode, unmasked payload) of one client frame, read from the socket itself (after the handshake the
-    client sends nothing unasked, so the HTTP reader's buffer is empty)."""
-    b1, b2 = _read_exact(sock, 2)
+def read_frame(rfile: Any) -> tuple[int, bytes]:
+    """(opcode, unmasked payload) of one client frame. Read through the HTTP reader (plain or TLS alike); a
+    frame that arrived with the one before waits in its buffer until the next arrives, which is harmless:
+    clients send only close and the odd ping."""
+    b1, b2 = _read_exact(rfile, 2)
     n = b2 & 0x7F
     if n == 126:
-        n = struct.unpack("!H", _read_exact(sock, 2))[0]
+        n = struct.unpack("!H", _read_exact(rfile, 2))[0]
     elif n == 127:
-        n = struct.unpack("!Q", _read_exact(sock, 8))[0]
-    mask = _read_exact(sock, 4) if b2 & 0x80 else b"\0\0\0\0"
-    data = _read_exact(sock, n)
+        n = struct.unpack("!Q", _read_exact(rfile, 8))[0]
+    mask = _read_exact(rfile, 4) if b2 & 0x80 else b"\0\0\0\0"
+    data = _read_exact(rfile, n)
     return b1 & 0x0F, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
 
 
@@ -104,7 +104,7 @@ def serve(handler: Any, sub: Subscriber, stop: threading.Event, on_end) -> None:
         while not stop.is_set():
             readable, _, _ = select.select([sock], [], [], 0)
             if readable:
-                opcode, payload = read_frame(sock)
+                opcode, payload = read_frame(handler.rfile)
                 if opcode == 0x8:  # close: answer it and end
                     handler.wfile.write(frame(payload[:2], 0x8))
                     return
