@@ -7,7 +7,6 @@ Semaphore templates, smoke checks) is derived from a validated :class:`Platform`
 Unknown keys are errors everywhere (``extra="forbid"``) so that a typo cannot pass silently.
 """
 
-from __future__ import annotations
 
 import ipaddress
 import re
