@@ -25,7 +25,9 @@ from ralf.cli.plan_cmd import request_options
               help="Stop a step after this long (default 3600): its Semaphore task is stopped, a local run "
                    "interrupted.")
 @click.option("--no-checks", is_flag=True, help="After a failure, classify it but skip the automatic first checks.")
-@click.option("--no-log", is_flag=True, help="Do not stream the tasks' log lines (progress only).")
+@click.option("--no-log", is_flag=True,
+              help="Do not show the tasks' log lines (progress only); when following by polling, a step's log is "
+                   "fetched only if the step fails.")
 @click.option("--no-commit-check", is_flag=True,
               help="Through Semaphore: do not refuse when Semaphore would run another commit than your HEAD.")
 @platform_option
