@@ -85,7 +85,7 @@ def test_stop_all_kills_the_whole_process_group(state):
     deadline = time.monotonic() + 5
     child = []
     while not child and time.monotonic() < deadline:
-        child = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+        child = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in _cmdline(p)]
         time.sleep(0.05)
     assert child
     assert supervisor.stop_all() == {"t-tree": "stopped"}
@@ -107,3 +107,12 @@ def test_hung_app_stays_active_but_stops_listening(state):
     assert supervisor.is_active("t-web")
     assert not supervisor.listening("127.0.0.1", port)
     supervisor.stop("t-web")
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line; empty when it ended between the listing of /proc and this read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
