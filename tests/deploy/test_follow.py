@@ -129,3 +129,25 @@ def test_live_follow_stops_a_task_at_the_timeout(fake, client, journal, default_
     assert s.result == "stopped" and "timed out after 0.5 s" in s.message
     assert fake.tasks[s.task_id]["status"] == "stopped"
     assert shown(out.getvalue(), "RALF Vault Apply", "waiting for godot") == 1
+
+
+def test_ctrl_c_while_following_live_stops_the_running_task(fake, client, default_catalog):
+    from ralf.deploy.results import StepContext
+
+    plan = build_plan(default_catalog, "RALF Vault Apply")
+    fake.script("RALF Vault Apply", "hang", 0.05, log=["press ctrl-c now"])
+    ex = SemaphoreExecutor(client, PROJECT, stop_grace=2)
+    ex.prepare(plan)
+
+    def on_line(text):
+        if text == "press ctrl-c now":
+            raise KeyboardInterrupt
+
+    try:
+        outcome = ex.run_step(plan.steps[0], StepContext(index=0, total=1, run_id=1, timeout=20, on_line=on_line))
+    finally:
+        ex.close()
+    assert outcome.result == "stopped" and outcome.interrupted and "interrupted" in outcome.message
+    assert outcome.error is None  # it was running: not "never left the queue"
+    assert fake.tasks[outcome.task_id]["status"] in ("stopping", "stopped")
+    assert output_reads(fake) == []

@@ -172,7 +172,8 @@ class SemaphoreExecutor:
                 return self._follow_live(task_id, url, status, ctx, deadline, log)
             return self._follow_poll(task_id, url, status, ctx, deadline, log)
         except KeyboardInterrupt:
-            return self._stop(task_id, url, log, ctx, status, reason="interrupted (Ctrl-C)", interrupted=True)
+            return self._stop(task_id, url, log, ctx, log.status or status, reason="interrupted (Ctrl-C)",
+                              interrupted=True)
         finally:
             if self.events is not None:
                 self.events.forget(task_id)
@@ -189,6 +190,7 @@ class SemaphoreExecutor:
         heard = False
         last_check = self.clock()
         while True:
+            log.status = status
             ctx.on_status(status)
             if status in TERMINAL:
                 log.settle_live(events, self.log_settle if status != "success" else 0.0, self.clock)
@@ -235,6 +237,7 @@ class SemaphoreExecutor:
         silent_since: float | None = None  # since when Semaphore has not answered
         last_notice = float("-inf")
         while True:
+            log.status = status
             ctx.on_status(status)  # every poll: the reporter prints changes and a heartbeat
             if status in TERMINAL:
                 if status != "success" or ctx.wants_log:
@@ -340,6 +343,7 @@ class _TaskLog:
         self.ctx = ctx
         self.lines: list[str] = []
         self.live = False  # lines come from the event stream (until it closes)
+        self.status: str | None = None  # the task's last known status (what a Ctrl-C stop reports)
 
     def add(self, text: str) -> None:
         self.lines.append(text)
