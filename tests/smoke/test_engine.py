@@ -270,13 +270,13 @@ def test_a_silent_endpoint_does_not_hold_the_others_and_the_target_deadline_ends
         with lock:
             order.append(service)
 
-    report = run_smoke("phase1", p, on_check=on_check, deadline=1.5)
+    report = run_smoke("phase1", p, on_check=on_check, deadline=6.0)  # ample for 50 quick answers on a busy machine
     by = {s.name: s for s in report.services}
     assert all(by[f"s{i:02d}"].status == "OK" for i in range(50))
     assert order[-1] == "quiet" and len(order) == 51  # every healthy result came first, as it finished
     quiet = by["quiet"]
     assert quiet.status == "FAIL" and quiet.failed_layer == "public endpoint"
-    assert "no result within the target's deadline of 1.5 s" in quiet.diagnosis
+    assert "no result within the target's deadline of 6 s" in quiet.diagnosis
     assert report.duration_ms < 30_000  # the deadline, not the check's own 30 s, ended the run
 
 
