@@ -71,6 +71,7 @@ class RunReport:
     steps: list[StepReport]
     result: str = "running"  # succeeded | failed | stopped | interrupted
     resumed_from: int | None = None
+    platform_source: str | None = None  # the platform file, for the commands the summary suggests
 
     @property
     def ok(self) -> bool:
