@@ -22,8 +22,6 @@ cd "$(dirname "$0")/.."
 
 LAB="${RALF_LAB_PLATFORM:-examples/lab/platform.yaml}"
 say() { printf '\n== %s\n' "$*"; }
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- which lab this machine can run
 MODE=real
@@ -67,9 +65,8 @@ else
   PY=""
 fi
 if ((${#need[@]})); then
-  say "installing ${need[*]} (apt-get)"
-  $SUDO apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  say "installing ${need[*]} (apt-get; no system nginx is started or enabled: the lab runs its own)"
+  bash scripts/apt-install.sh "${need[@]}"
 fi
 if [ -z "$PY" ]; then
   say "installing ralf and Ansible into .venv"

@@ -12,8 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -26,9 +24,8 @@ if [ "$(id -u)" -eq 0 ]; then  # real LXC containers (the real-container lab, th
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 fi
 if ((${#need[@]})); then
-  echo "test.sh: installing ${need[*]} (apt-get)"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  echo "test.sh: installing ${need[*]} (apt-get; their system services are not started or enabled)"
+  bash scripts/apt-install.sh "${need[@]}"
 fi
 
 # One install location for both README commands: this checkout's .venv (never the global Python).

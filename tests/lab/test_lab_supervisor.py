@@ -116,3 +116,28 @@ def _cmdline(pid: str) -> bytes:
             return f.read()
     except (FileNotFoundError, ProcessLookupError):
         return b""
+
+
+def test_the_lab_app_binds_without_a_name_lookup(monkeypatch):
+    """The lab sends nothing to the resolver: HTTPServer's getfqdn() on bind is not called."""
+    import socket
+
+    import httpx
+
+    from ralf.lab.web import make_server
+
+    def no_dns(*a, **kw):
+        raise AssertionError(f"name lookup {a!r}")
+
+    monkeypatch.setattr(socket, "getfqdn", no_dns)
+    monkeypatch.setattr(socket, "gethostbyaddr", no_dns)
+    server = make_server("t", "127.0.0.1", 0)
+    try:
+        import threading
+
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        r = httpx.get(f"http://127.0.0.1:{server.server_port}/health", timeout=5)
+        assert (r.status_code, r.text, server.server_name) == (200, "ok\n", "127.0.0.1")
+    finally:
+        server.shutdown()
+        server.server_close()
