@@ -102,16 +102,17 @@ echo "The lab is up ($MODE, $((SECONDS - t0)) s after the installs). Next:"
 case "$BIN" in
   "$PWD"/.venv/*) echo "  export PATH=\"$BIN:\$PATH\"   put this ralf on your PATH first" ;;
 esac
+LAB_FILE="$(realpath "$LAB")"   # absolute: the lines below work from any directory
 if [ "$MODE" = real ]; then
 cat <<EOF_NEXT
-  ralf smoke platform --platform $LAB      check it again (through lxc-attach and the node's network)
+  ralf smoke platform --platform $LAB_FILE      check it again (through lxc-attach and the node's network)
   ralf lab status --real                    CTs, units, certificate days
   ralf lab break --real n8n tls             break a layer (unit | tls | app), deploy, watch triage
   ralf lab down --real                      remove every CT, the namespace and every process
 EOF_NEXT
 else
 cat <<EOF_NEXT
-  ralf smoke platform --platform $LAB      check it again
+  ralf smoke platform --platform $LAB_FILE      check it again
   open $BOARD      the status board as a page
   docs/lab-tour.md                          break something, watch it fail, triage, fix, resume
   ralf lab down                             stop the lab
