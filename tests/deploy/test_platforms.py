@@ -13,18 +13,11 @@ from lab.lab_support import write_test_lab
 
 from ralf.hints import commands_in
 
-PORTAL_FAIL = "portal: FAIL at nginx/TLS — certificate expired 3 days ago"
-
-
-@pytest.fixture
-def env(fake, tmp_path):
-    # --no-checks keeps the first checks from probing the default platform's 10.x addresses
-    return {"RALF_STATE_DIR": str(tmp_path / "state"), "SEMAPHORE_URL": fake.url, "SEMAPHORE_TOKEN": fake.token}
-
+from .conftest import PORTAL_FAIL
 
 @pytest.fixture
-def default(repo_root):
-    return ["--platform", str(repo_root / "platform.yaml")]
+def default(platform_args):
+    return platform_args
 
 
 @pytest.fixture
@@ -33,32 +26,8 @@ def lab(tmp_path):
 
 
 @pytest.fixture
-def local(monkeypatch):
-    """The local executor replaced by one that records templates and fails the Smokes named in ``fail``."""
-    import ralf.deploy
-    from ralf.deploy.results import FAILED, SUCCEEDED, StepOutcome
-
-    state = {"used": [], "fail": set()}
-
-    class StubLocal:
-        name = "local"
-
-        def __init__(self, platform, **kw):
-            pass
-
-        def prepare(self, plan):
-            pass
-
-        def run_step(self, step, ctx):
-            state["used"].append(step.template)
-            if step.template in state["fail"]:
-                smoke = [{"service": "portal", "status": "FAIL", "failed_layer": "nginx/TLS",
-                          "diagnosis": PORTAL_FAIL, "cert_days_left": -3}]
-                return StepOutcome(FAILED, message="smoke failed: portal", log=[PORTAL_FAIL], smoke=smoke)
-            return StepOutcome(SUCCEEDED)
-
-    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
-    return state
+def local(local_stub):
+    return local_stub
 
 
 def _status(run_cli, platform, env) -> dict[str, dict]:
