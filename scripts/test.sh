@@ -25,7 +25,7 @@ if [ "$(id -u)" -eq 0 ]; then  # real LXC containers (the real-container lab, th
 fi
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]} (apt-get; their system services are not started or enabled)"
-  bash scripts/apt-install.sh "${need[@]}"
+  bash scripts/apt-install.sh --no-install-recommends "${need[@]}"
 fi
 
 # One install location for both README commands: this checkout's .venv (never the global Python).
