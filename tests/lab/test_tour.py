@@ -19,7 +19,7 @@ from .lab_support import REPO, lab_processes, write_test_lab
 
 from ralf.hints import commands_in
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)  # quickstart, the tour and its pasted hints: real Ansible runs, slow on a loaded machine
 
 
 def sh_blocks(doc: str) -> list[str]:
