@@ -1,8 +1,8 @@
 """The host-side package cache the local node's CTs install from: they have no route out.
 
 The roles say what they install (role data in ``defaults/main.yml``): ``<role>_packages`` (apt
-package names), ``<role>_pip`` (pip requirements) and ``<role>_npm`` (npm package specs), and
-which other roles they pull in (``include_role``). :func:`build_cache` fetches all of that on the
+package names), ``<role>_pip`` (pip requirements), ``<role>_npm`` (npm package specs, with
+``<role>_npm_overrides``), and which other roles they pull in (``include_role``). :func:`build_cache` fetches all of that on the
 host side, where the package registries are reachable, into one directory that the node serves
 inside its namespace over HTTP:
 
@@ -10,7 +10,8 @@ inside its namespace over HTTP:
   package the roles install with its dependencies as resolved against the CT template, for
   ``deb [trusted=yes] http://HOST:8000/debian ./`` (role variable ``ralf_apt_mirror``);
 - ``pypi/``: wheels for the CTs' Python, a ``--find-links`` directory (``ralf_pip_find_links``);
-- ``npm/``: one tarball of an npm cache per npm package spec (``ralf_npm_cache_url``).
+- ``npm/``: per role with npm packages, one tarball of the npm cache a real ``npm install`` of the
+  role's npm project filled on the host (``ralf_npm_cache_url``); the role installs from it offline.
 
 Each part records what it was built for (``.ralf-built``) and is skipped when that has not changed.
 """
@@ -45,17 +46,35 @@ class CacheError(RalfError):
     """The package cache could not be built (a role's data, a registry, a tool)."""
 
 
+@dataclass(frozen=True)
+class NpmProject:
+    """One role's npm packages: installed as a project of its own (package.json with overrides)."""
+
+    role: str
+    specs: tuple[str, ...]
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def package_json(self) -> dict:
+        """What the role writes as package.json (its ``<role>_package_json``), so the cache matches."""
+        return {"name": f"ralf-{self.role}", "private": True,
+                "dependencies": dict(split_npm_spec(s) for s in self.specs), "overrides": dict(self.overrides)}
+
+    @property
+    def tarball(self) -> str:
+        return npm_tarball_name(self.specs)
+
+
 @dataclass
 class Needs:
     """What a set of roles installs, by source."""
 
     debian: list[str] = field(default_factory=list)
     pip: list[str] = field(default_factory=list)
-    npm: list[str] = field(default_factory=list)
+    npm: list[NpmProject] = field(default_factory=list)
 
     def add(self, other: "Needs") -> None:
         for mine, theirs in ((self.debian, other.debian), (self.pip, other.pip), (self.npm, other.npm)):
-            mine.extend(x for x in theirs if x not in mine)
+            mine.extend(x for x in theirs if x not in mine)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------ role data
@@ -109,16 +128,20 @@ def role_needs(roles_dir: Path, role: str) -> Needs:
     if not (roles_dir / role).is_dir():
         raise CacheError(f"unknown role {role!r} (no {roles_dir / role})")
     path = roles_dir / role / "defaults" / "main.yml"
-    defaults = _load_yaml(path) if path.is_file() else {}
+    defaults = (_load_yaml(path) if path.is_file() else None) or {}
     if not isinstance(defaults, dict):
         raise CacheError(f"{path} is not a mapping")
-    out = Needs()
-    for suffix, target in (("packages", out.debian), ("pip", out.pip), ("npm", out.npm)):
+    lists: dict[str, list[str]] = {}
+    for suffix in ("packages", "pip", "npm"):
         items = defaults.get(f"{role}_{suffix}", [])
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise CacheError(f"{path}: {role}_{suffix} must be a list of strings")
-        target.extend(_resolve(i, defaults, role) for i in items)
-    return out
+        lists[suffix] = [_resolve(i, defaults, role) for i in items]
+    overrides = defaults.get(f"{role}_npm_overrides", {}) or {}
+    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+        raise CacheError(f"{path}: {role}_npm_overrides must map package names to specs")
+    npm = [NpmProject(role, tuple(lists["npm"]), tuple(sorted(overrides.items())))] if lists["npm"] else []
+    return Needs(debian=lists["packages"], pip=lists["pip"], npm=npm)
 
 
 def needs_for(roles: Iterable[str], roles_dir: Path = ROLES_DIR) -> Needs:
@@ -288,33 +311,48 @@ def build_pypi(cache_dir: Path, rootfs: Path, requirements: list[str], on_output
     return True
 
 
-def npm_tarball_name(spec: str) -> str:
-    """The cache tarball's file name for an npm spec: ``n8n@1.95.3`` → ``n8n-1.95.3.tgz``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", spec.lstrip("@")).strip("-") + ".tgz"
+def split_npm_spec(spec: str) -> tuple[str, str]:
+    """``n8n@1.2.3`` → (``n8n``, ``1.2.3``); ``@scope/pkg@1`` → (``@scope/pkg``, ``1``)."""
+    m = re.fullmatch(r"(@?[^@]+)@(.+)", spec)
+    if not m:
+        raise CacheError(f"npm spec {spec!r} must be <name>@<version>")
+    return m.group(1), m.group(2)
 
 
-def build_npm(cache_dir: Path, specs: list[str], on_output: Callable[[str], None]) -> bool:
-    """One npm cache tarball per spec, made by a real ``npm install`` on the host (scripts not run)."""
+def npm_tarball_name(specs: Iterable[str]) -> str:
+    """The cache tarball's file name for a role's npm specs: ``[n8n@1.2.3]`` → ``n8n-1.2.3.tgz``."""
+    return "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", s.removeprefix("@")) for s in specs) + ".tgz"
+
+
+NPM_INSTALL = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"]
+
+
+def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[str], None]) -> bool:
+    """Per project, the npm cache a real ``npm install`` fills on the host (install scripts not run)."""
     dest = cache_dir / "npm"
     made = False
-    for spec in specs:
-        tarball = dest / npm_tarball_name(spec)
-        if tarball.is_file():
-            on_output(f"[cache] npm: {tarball.name} present")
+    for project in projects:
+        tarball = dest / project.tarball
+        want = {"package.json": project.package_json()}
+        if tarball.is_file() and _built(dest, want, name=f"{project.tarball}.built"):
+            on_output(f"[cache] npm: {tarball.name} up to date")
             continue
         if shutil.which("npm") is None:
             raise CacheError("npm is not installed on the host (apt-get install npm); it fills the npm cache")
         dest.mkdir(parents=True, exist_ok=True)
-        on_output(f"[cache] npm: filling an npm cache with {spec} and its dependencies (takes a while)")
+        on_output(f"[cache] npm: filling an npm cache for {' '.join(project.specs)} (minutes, once)")
         with tempfile.TemporaryDirectory(prefix="ralf-npm-") as tmp:
             work = Path(tmp)
-            (work / "prefix").mkdir()
-            _run(["npm", "install", "--global", "--prefix", str(work / "prefix"), "--cache", str(work / "cache"),
-                  "--ignore-scripts", "--no-audit", "--no-fund", spec], f"npm install {spec}", on_output)
+            (work / "project").mkdir()
+            (work / "project" / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n",
+                                                           encoding="utf-8")
+            _run([*NPM_INSTALL, "--prefix", str(work / "project"), "--cache", str(work / "cache")],
+                 f"npm install {' '.join(project.specs)}", on_output)
             part = tarball.with_name(tarball.name + ".part")
             with tarfile.open(part, "w:gz") as tar:
                 tar.add(work / "cache", arcname="cache")
             part.rename(tarball)
+        _mark(dest, want, name=f"{project.tarball}.built")
         made = True
     return made
 
@@ -326,16 +364,16 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
-def _built(dest: Path, want: dict) -> bool:
-    marker = dest / MARKER
+def _built(dest: Path, want: dict, name: str = MARKER) -> bool:
+    marker = dest / name
     try:
         return json.loads(marker.read_text(encoding="utf-8")) == want
     except (OSError, ValueError):
         return False
 
 
-def _mark(dest: Path, want: dict) -> None:
-    (dest / MARKER).write_text(json.dumps(want, indent=1) + "\n", encoding="utf-8")
+def _mark(dest: Path, want: dict, name: str = MARKER) -> None:
+    (dest / name).write_text(json.dumps(want, indent=1) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------ entry
