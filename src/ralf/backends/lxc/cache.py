@@ -341,17 +341,17 @@ def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[
             raise CacheError("npm is not installed on the host (apt-get install npm); it fills the npm cache")
         dest.mkdir(parents=True, exist_ok=True)
         on_output(f"[cache] npm: filling an npm cache for {' '.join(project.specs)} (minutes, once)")
+        # One npm cache kept across builds: a new version downloads only what changed.
+        npm_cache = dest / ".npm-cache"
         with tempfile.TemporaryDirectory(prefix="ralf-npm-") as tmp:
             work = Path(tmp)
-            (work / "project").mkdir()
-            (work / "project" / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n",
-                                                           encoding="utf-8")
-            _run([*NPM_INSTALL, "--prefix", str(work / "project"), "--cache", str(work / "cache")],
+            (work / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n", encoding="utf-8")
+            _run([*NPM_INSTALL, "--prefix", str(work), "--cache", str(npm_cache)],
                  f"npm install {' '.join(project.specs)}", on_output)
-            part = tarball.with_name(tarball.name + ".part")
-            with tarfile.open(part, "w:gz") as tar:
-                tar.add(work / "cache", arcname="cache")
-            part.rename(tarball)
+        part = tarball.with_name(tarball.name + ".part")
+        with tarfile.open(part, "w:gz") as tar:
+            tar.add(npm_cache / "_cacache", arcname="cache/_cacache")
+        part.rename(tarball)
         _mark(dest, want, name=f"{project.tarball}.built")
         made = True
     return made
