@@ -44,3 +44,33 @@ def test_apps_end_their_role_only_when_they_answer():
                        "gitea": "gitea", "minio": "minio", "semaphore": "semaphore"}.items():
         waits = [t for t in _tasks(role) if t.get("ansible.builtin.include_role", {}).get("name") == "ralf_ready"]
         assert [w["vars"]["ralf_ready_unit"] for w in waits] == [unit], role
+
+
+def _argon2_filter():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "argon2_phc", ROLES / "vaultwarden" / "filter_plugins" / "argon2_phc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()["argon2id_phc"]
+
+
+def test_vaultwarden_admin_token_is_written_as_an_argon2id_phc_hash():
+    import base64
+
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+    template = (ROLES / "vaultwarden" / "templates" / "vaultwarden.env.j2").read_text()
+    assert "ADMIN_TOKEN='{{ ralf_secrets_env.vaultwarden.VAULTWARDEN_ADMIN_TOKEN | argon2id_phc }}'" in template
+    token = "Xq7tokenFromTheSecretsDirectory0123456789"
+    phc = _argon2_filter()(token)
+    assert token not in phc
+    algo, version, params, salt, digest = phc.split("$")[1:]
+    assert (algo, version, params) == ("argon2id", "v=19", "m=19456,t=2,p=1")
+    unb64 = lambda s: base64.b64decode(s + "=" * (-len(s) % 4))  # noqa: E731
+    Argon2id(salt=unb64(salt), length=32, iterations=2, lanes=1, memory_cost=19456).verify(token.encode(), unb64(digest))
+    # Same token, same string (a rerun changes nothing); another token, another salt and hash.
+    assert _argon2_filter()(token) == phc
+    other = _argon2_filter()(token + "x")
+    assert other.split("$")[4] != salt and other != phc
