@@ -324,7 +324,9 @@ def npm_tarball_name(specs: Iterable[str]) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", s.removeprefix("@")) for s in specs) + ".tgz"
 
 
+# --prefer-offline: what the kept cache holds is not asked for again (the registry can be slow).
 NPM_INSTALL = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"]
+NPM_HOST_OPTIONS = ["--prefer-offline"]
 
 
 def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[str], None]) -> bool:
@@ -341,13 +343,14 @@ def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[
             raise CacheError("npm is not installed on the host (apt-get install npm); it fills the npm cache")
         dest.mkdir(parents=True, exist_ok=True)
         on_output(f"[cache] npm: filling an npm cache for {' '.join(project.specs)} (minutes, once)")
-        # One npm cache kept across builds: a new version downloads only what changed.
+        # The npm cache and the project (its node_modules) are kept across builds: a new version
+        # downloads only what changed, and nothing has to delete a tree of a hundred thousand files.
         npm_cache = dest / ".npm-cache"
-        with tempfile.TemporaryDirectory(prefix="ralf-npm-") as tmp:
-            work = Path(tmp)
-            (work / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n", encoding="utf-8")
-            _run([*NPM_INSTALL, "--prefix", str(work), "--cache", str(npm_cache)],
-                 f"npm install {' '.join(project.specs)}", on_output)
+        work = dest / f".project-{project.role}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n", encoding="utf-8")
+        _run([*NPM_INSTALL, *NPM_HOST_OPTIONS, "--prefix", str(work), "--cache", str(npm_cache)],
+             f"npm install {' '.join(project.specs)}", on_output)
         part = tarball.with_name(tarball.name + ".part")
         with tarfile.open(part, "w:gz") as tar:
             tar.add(npm_cache / "_cacache", arcname="cache/_cacache")
