@@ -175,6 +175,13 @@ def test_debian_part_is_skipped_when_built_for_the_same_packages_and_template(tm
     calls.clear()
     assert cache.build_debian(tmp_path / "c", rootfs, ["a", "b"], lines.append) is False
     assert calls == [] and "up to date" in lines[-1]
+    # Fewer packages (a smaller platform) are served from the same cache without fetching anything.
+    assert cache.build_debian(tmp_path / "c", rootfs, ["a"], lines.append) is False and calls == []
+    # One more package: apt is asked again (it downloads only what is missing); then all three are covered.
+    assert cache.build_debian(tmp_path / "c", rootfs, ["a", "c"], lines.append) is True
+    assert calls[1][-2:] == ["a", "c"]
+    calls.clear()
+    assert cache.build_debian(tmp_path / "c", rootfs, ["c", "b", "a"], lines.append) is False and calls == []
     (rootfs / "var" / "lib" / "dpkg" / "status").write_text("Package: base-files\nPackage: new\n")
     assert cache.build_debian(tmp_path / "c", rootfs, ["a", "b"], lines.append) is True
 

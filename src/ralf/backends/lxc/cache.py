@@ -242,8 +242,8 @@ def _run(argv: list[str], what: str, on_output: Callable[[str], None]) -> None:
 def build_debian(cache_dir: Path, rootfs: Path, packages: list[str], on_output: Callable[[str], None]) -> bool:
     """Fill ``cache_dir/debian``; True when it was (re)built."""
     repo = cache_dir / "debian"
-    want = {"packages": sorted(packages), "status": _digest(rootfs / "var" / "lib" / "dpkg" / "status")}
-    if _built(repo, want):
+    basis = {"status": _digest(rootfs / "var" / "lib" / "dpkg" / "status")}
+    if _covers(repo, basis, "packages", packages):
         on_output(f"[cache] debian: up to date ({len(packages)} packages asked for)")
         return False
     repo.mkdir(parents=True, exist_ok=True)
@@ -259,7 +259,7 @@ def build_debian(cache_dir: Path, rootfs: Path, packages: list[str], on_output: 
             if not (repo / deb.name).exists():
                 shutil.copy2(deb, repo / deb.name)
     count = write_index(repo)
-    _mark(repo, want)
+    _mark_covered(repo, basis, "packages", packages)
     on_output(f"[cache] debian: {count} .debs indexed in {repo}")
     return True
 
@@ -299,14 +299,14 @@ def build_pypi(cache_dir: Path, rootfs: Path, requirements: list[str], on_output
     if not requirements:
         return False
     python = _rootfs_python(rootfs)
-    want = {"requirements": sorted(requirements), "python": python}
-    if _built(dest, want):
+    basis = {"python": python}
+    if _covers(dest, basis, "requirements", requirements):
         on_output(f"[cache] pypi: up to date ({', '.join(requirements)})")
         return False
     dest.mkdir(parents=True, exist_ok=True)
     on_output(f"[cache] pypi: downloading wheels for Python {python}: {', '.join(requirements)}")
     _run(pip_download_argv(dest, requirements, python), "pip download", on_output)
-    _mark(dest, want)
+    _mark_covered(dest, basis, "requirements", requirements)
     on_output(f"[cache] pypi: {len(list(dest.glob('*.whl')))} wheels in {dest}")
     return True
 
@@ -373,6 +373,29 @@ def _built(dest: Path, want: dict, name: str = MARKER) -> bool:
         return json.loads(marker.read_text(encoding="utf-8")) == want
     except (OSError, ValueError):
         return False
+
+
+def _read_marker(dest: Path) -> dict:
+    try:
+        data = json.loads((dest / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _covers(dest: Path, basis: dict, key: str, items: list[str]) -> bool:
+    """Built for the same basis (template, Python) and for at least these items: nothing to fetch.
+
+    A cache built for the whole lab also serves a smaller platform (a test's node) without a network.
+    """
+    marker = _read_marker(dest)
+    return all(marker.get(k) == v for k, v in basis.items()) and set(items) <= set(marker.get(key, []))
+
+
+def _mark_covered(dest: Path, basis: dict, key: str, items: list[str]) -> None:
+    marker = _read_marker(dest)
+    before = marker.get(key, []) if all(marker.get(k) == v for k, v in basis.items()) else []
+    _mark(dest, {**basis, key: sorted(set(before) | set(items))})
 
 
 def _mark(dest: Path, want: dict, name: str = MARKER) -> None:
