@@ -246,6 +246,7 @@ def test_npm_cache_is_made_by_a_real_npm_install_of_the_roles_project(tmp_path, 
         cache_dir = Path(argv[argv.index("--cache") + 1])
         (cache_dir / "_cacache").mkdir(parents=True)
         (cache_dir / "_cacache" / "index").write_text("x")
+        (prefix / "package-lock.json").write_text("{}")
 
     monkeypatch.setattr(cache, "_run", fake_run)
     monkeypatch.setattr(cache.shutil, "which", lambda name: f"/usr/bin/{name}")
@@ -255,7 +256,7 @@ def test_npm_cache_is_made_by_a_real_npm_install_of_the_roles_project(tmp_path, 
                                     "overrides": {"xlsx": "npm:@e965/xlsx@0.20.2"}}
     import tarfile
     with tarfile.open(tmp_path / "npm" / "n8n-1.2.3.tgz") as tar:
-        assert "cache/_cacache/index" in tar.getnames()
+        assert {"cache/_cacache/index", "package-lock.json"} <= set(tar.getnames())
     seen.clear()
     assert cache.build_npm(tmp_path, [project], print) is False and seen == {}
 

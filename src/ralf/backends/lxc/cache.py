@@ -325,7 +325,8 @@ def npm_tarball_name(specs: Iterable[str]) -> str:
 
 
 # --prefer-offline: what the kept cache holds is not asked for again (the registry can be slow).
-NPM_INSTALL = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"]
+# --legacy-peer-deps: peer dependencies are resolved alike by every npm version (host and CT differ).
+NPM_INSTALL = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", "--legacy-peer-deps"]
 NPM_HOST_OPTIONS = ["--prefer-offline"]
 
 
@@ -335,7 +336,7 @@ def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[
     made = False
     for project in projects:
         tarball = dest / project.tarball
-        want = {"package.json": project.package_json()}
+        want = {"package.json": project.package_json(), "npm": NPM_INSTALL, "lock": True}
         if tarball.is_file() and _built(dest, want, name=f"{project.tarball}.built"):
             on_output(f"[cache] npm: {tarball.name} up to date")
             continue
@@ -353,6 +354,8 @@ def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[
              f"npm install {' '.join(project.specs)}", on_output)
         part = tarball.with_name(tarball.name + ".part")
         with tarfile.open(part, "w:gz") as tar:
+            # The lock pins the tree the host resolved: the CT's `npm ci --offline` needs nothing else.
+            tar.add(work / "package-lock.json", arcname="package-lock.json")
             tar.add(npm_cache / "_cacache", arcname="cache/_cacache")
         part.rename(tarball)
         _mark(dest, want, name=f"{project.tarball}.built")
