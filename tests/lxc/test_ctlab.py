@@ -20,7 +20,8 @@ import pytest
 import network_guard
 from tests.lxc.conftest import require_lxc
 
-pytestmark = pytest.mark.slow
+# Real converges take minutes each on 2 cores: well past the suite's default 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = f"e{os.getpid() % 100000}"
