@@ -107,7 +107,9 @@ def test_up_deploy_again(lab):
     applied = re.findall(r"^step \d+/\d+ RALF \w+ Apply succeeded \([^)]*\) — changed=(\d+)$", again, re.M)
     assert applied == ["0"], again[-3000:]  # Communication Apply: nothing to change
 
-    smoke = json.loads(ok(ralf(env, "smoke", "platform", "--platform", str(pf), "--json")))
+    checked = ralf(env, "smoke", "platform", "--platform", str(pf), "--json")
+    ok(checked)
+    smoke = json.loads(checked.stdout)  # progress lines go to stderr
     assert smoke["ok"] is True
     layers = {c["kind"] for s in smoke["services"] for c in s["checks"] if c["status"] == "OK"}
     assert {"unit", "tcp", "postgres", "smtp", "imaps", "http"} <= layers
