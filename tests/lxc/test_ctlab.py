@@ -138,7 +138,7 @@ def test_the_tour_on_real_containers(lab):
     broke = ok(ralf(env, "lab", "break", "mail", "tls", "--platform", str(pf)))
     assert "expired" in broke
     failed = ralf(env, "smoke", "communication", "--platform", str(pf))
-    assert failed.returncode == 1 and "certificate expired" in failed.stdout, failed.stdout[-3000:]
+    assert failed.returncode == 1 and "certificate has expired" in failed.stdout, failed.stdout[-3000:]
     # The Apply renews a certificate that is due (here: expired) from the platform CA: the fix is a deploy.
     healed = ok(ralf(env, "deploy", "mail", "--executor", "local", "--platform", str(pf), "--yes"))
     assert "issued a certificate for mail" in healed and "deploy succeeded" in healed
