@@ -33,6 +33,8 @@ class StepContext:
     on_line: Callable[[str], None] = lambda line: None
     on_status: Callable[[str], None] = lambda status: None
     on_task: Callable[[int, str | None], None] = lambda task_id, url: None
+    #: a resumed step's earlier attempt, ``{"run_id", "task_id", "result"}``: its task may have gone on
+    previous: dict | None = None
 
 
 @dataclass

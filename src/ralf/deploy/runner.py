@@ -56,9 +56,15 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
                                 duration=sr.duration, from_run=sr.from_run, finished_at=old.get("finished_at"))
             reporter.skipped(i, n, plan.steps[i], sr.from_run)
 
+    previous = None
+    if resume:
+        old = {s["idx"]: s for s in resume["run"]["steps"]}.get(start_index, {})
+        if old.get("result") not in (None, SUCCEEDED, NOT_RUN):
+            # its task may have gone on after ralf lost sight of it: the executor looks before starting
+            previous = {"run_id": resume["run"]["id"], "task_id": old.get("task_id"), "result": old.get("result")}
     try:
         result = _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout,
-                            probes, run_checks, clock)
+                            probes, run_checks, clock, previous)
     except BaseException:
         journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
         raise
@@ -80,7 +86,7 @@ class _Unavailable:
 
 
 def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout, probes,
-               run_checks, clock) -> str:
+               run_checks, clock, previous=None) -> str:
     n = len(plan.steps)
     result = SUCCEEDED
     for i in range(start_index, n):
@@ -97,7 +103,8 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
 
         ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
                           on_line=lambda text, _t=step.template: reporter.line(_t, text),
-                          on_status=reporter.status, on_task=on_task)
+                          on_status=reporter.status, on_task=on_task,
+                          previous=previous if i == start_index else None)
         try:
             outcome = executor.run_step(step, ctx)
         except KeyboardInterrupt:
