@@ -242,7 +242,7 @@ class SemaphoreClient:
             return []
         if not isinstance(data, expect) or (expect is list and not all(isinstance(x, dict) for x in data)):
             what = "an object" if expect is dict else "a list of objects"
-            got = summarise_body(resp.content) if data is _NOT_JSON or data is None else _json_kind(data)
+            got = summarise_body(resp.content) if data is _NOT_JSON or not resp.content.strip() else _json_kind(data)
             raise SemaphoreBadAnswer(f"Semaphore {method} /api{path} answered {resp.status_code} with {got} "
                                      f"where {what} was expected")
         return data
