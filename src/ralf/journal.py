@@ -132,6 +132,10 @@ def default_path() -> Path:
     return state_dir() / "journal.sqlite3"
 
 
+#: in the message of a step whose ralf died: without a task id, its start may have been in flight
+REAPED = "ended without finishing the step"
+
+
 class Journal:
     """A handle on the journal database; cheap to open, safe to use from one thread at a time."""
 
@@ -239,7 +243,7 @@ class Journal:
             if owner_alive(r["owner_pid"], r["owner_start"]):
                 continue
             at = now_iso()
-            why = f"interrupted: its ralf process (pid {r['owner_pid']} on {host}) ended without finishing the step"
+            why = f"interrupted: its ralf process (pid {r['owner_pid']} on {host}) {REAPED}"
             try:
                 with self.db:
                     cur = self.db.execute("UPDATE runs SET result = 'interrupted', finished_at = ?"
@@ -247,8 +251,9 @@ class Journal:
                     if cur.rowcount:
                         for step in self.db.execute("SELECT idx, task_id FROM steps WHERE run_id = ?"
                                                     " AND result = 'running'", (r["id"],)).fetchall():
-                            msg = why + (f"; Semaphore task {step['task_id']} may still be running — check it"
-                                         " before resuming" if step["task_id"] is not None else "")
+                            msg = why + (f"; Semaphore task {step['task_id']} may still be running — `ralf deploy"
+                                         " --resume` follows it instead of starting another"
+                                         if step["task_id"] is not None else "")
                             self.db.execute("UPDATE steps SET result = 'stopped', finished_at = ?, message = ?"
                                             " WHERE run_id = ? AND idx = ?", (at, msg, r["id"], step["idx"]))
             except sqlite3.Error:

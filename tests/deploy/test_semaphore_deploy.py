@@ -190,8 +190,10 @@ def test_start_answered_5xx_is_never_posted_again_and_resume_starts_it_once(fake
     assert report.exit_code == 1 and fake.tasks == {} and len(starts(fake)) == 1
     assert "answered 503" in s.message and "none was started again" in s.message and "--resume" in s.message
     old, plan2, start = resume_point(journal, None, lambda args: build_plan(default_catalog, args.get("request")))
-    report2, _ = run(plan2, client, journal, default_catalog, run_checks=False, resume={"run": old, "start_index": start})
+    report2, out = run(plan2, client, journal, default_catalog, run_checks=False, resume={"run": old, "start_index": start},
+                       executor=SemaphoreExecutor(client, PROJECT, start_wait=0.5))
     assert report2.exit_code == 0 and len(fake.tasks) == 1 and len(starts(fake)) == 2
+    assert "may have started this step without seeing its task" in out
 
 
 def test_start_that_never_reached_the_server_is_sent_again(fake, client, journal, default_catalog):

@@ -27,6 +27,7 @@ from typing import Any
 
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError, SemaphoreError
+from ralf.journal import REAPED
 from ralf.semaphore.errors import (SemaphoreBadAnswer, SemaphoreBadRequest, SemaphoreNotFound,
                                    SemaphoreServerError, SemaphoreUnreachable)
 
@@ -41,6 +42,10 @@ SEARCH_LIMIT = 50  # a template's latest tasks read when looking for a tag
 def step_tag(run_id: int, index: int, total: int) -> str:
     """The message every task of a step carries: how ralf finds its tasks again."""
     return f"ralf deploy: run {run_id}, step {index + 1}/{total}"
+
+
+#: in the message of a step whose start request may have been carried out without ralf seeing the task
+UNCONFIRMED = "start not confirmed"
 
 
 class StartNotConfirmed(SemaphoreUnreachable):
@@ -111,8 +116,8 @@ class SemaphoreExecutor:
         try:
             recent = self.client.last_tasks(self.project_id, tid, limit=SEARCH_LIMIT)
             before = max((int(t["id"]) for t in recent), default=0)
-            if ctx.previous:
-                earlier = self._earlier_task(tid, recent, ctx)
+            if ctx.earlier:
+                earlier = self._earlier_task(tid, recent, ctx, deadline)
                 if earlier is not None:
                     adopted, note = self._adopt(tid, earlier, ctx, deadline)
                     if adopted is not None:
@@ -134,24 +139,51 @@ class SemaphoreExecutor:
 
     # ------------------------------------------------------------------ exactly once
 
-    def _earlier_task(self, template_id: int, recent: list[dict], ctx: StepContext) -> dict | None:
-        """The newest task the earlier attempt of this step started: its journaled id, or its tag."""
-        prev = ctx.previous or {}
-        tag = step_tag(int(prev["run_id"]), ctx.index, ctx.total)
-        found = {int(t["id"]): t for t in recent if t.get("message") == tag}
-        known = prev.get("task_id")
-        if known is not None and int(known) not in found:
-            try:
-                found[int(known)] = self.client.get_task(self.project_id, int(known))
-            except (SemaphoreNotFound, SemaphoreBadRequest):  # deleted since (the server answers 400 for those)
-                pass
-        return found[max(found)] if found else None
+    def _earlier_task(self, template_id: int, recent: list[dict], ctx: StepContext,
+                      deadline: float) -> tuple[dict, int] | None:
+        """The task the step's earlier attempts left that matters most (a success, else an active one, else the
+        newest), with the run that started it; found by journaled id or by each attempt's tag."""
+        tags = {step_tag(int(a["run_id"]), ctx.index, ctx.total): int(a["run_id"]) for a in ctx.earlier}
+        found: dict[int, tuple[dict, int]] = {}
 
-    def _adopt(self, template_id: int, task: dict, ctx: StepContext,
+        def collect(tasks: list[dict]) -> None:
+            for t in tasks:
+                if t.get("message") in tags:
+                    found[int(t["id"])] = (t, tags[t["message"]])
+
+        collect(recent)
+        for a in ctx.earlier:
+            known = a.get("task_id")
+            if known is not None and int(known) not in found:
+                try:
+                    found[int(known)] = (self.client.get_task(self.project_id, int(known)), int(a["run_id"]))
+                except (SemaphoreNotFound, SemaphoreBadRequest):  # deleted since (the server answers 400 for those)
+                    pass
+        unsure = [a for a in ctx.earlier if a.get("task_id") is None
+                  and (UNCONFIRMED in a.get("message", "") or REAPED in a.get("message", ""))]
+        if not found and unsure:
+            # a start request may still be on its way (a slow server, a proxy): give it time to show up
+            wait = min(self.start_wait, max(0.0, deadline - self.clock()) / 2)  # half the time left for the task
+            ctx.on_line(f"(ralf: run {unsure[0]['run_id']} may have started this step without seeing its task; "
+                        f"looking for it up to {wait:.0f} s before starting)")
+            end = self.clock() + wait
+            while not found and self.clock() < end:
+                self.sleep(0.5)
+                try:
+                    collect(self.client.last_tasks(self.project_id, template_id, limit=SEARCH_LIMIT))
+                except _UNSURE:
+                    continue
+        if not found:
+            return None
+        by_rank = sorted(found.values(), key=lambda tr: (str(tr[0].get("status")) == "success",
+                                                         str(tr[0].get("status")) not in TERMINAL, int(tr[0]["id"])))
+        return by_rank[-1]
+
+    def _adopt(self, template_id: int, earlier: tuple[dict, int], ctx: StepContext,
                deadline: float) -> tuple[StepOutcome | None, str]:
-        """Make the earlier attempt's task this step's when it succeeded or still runs; else say why it reruns."""
+        """Make an earlier attempt's task this step's when it succeeded or still runs; else say why it reruns."""
+        task, prev_run = earlier
         task_id, status = int(task["id"]), str(task.get("status") or "")
-        prev_run = (ctx.previous or {}).get("run_id")
         url = self.task_url(template_id, task_id)
         if status == "success":
             ctx.on_task(task_id, url)
@@ -199,10 +231,12 @@ class SemaphoreExecutor:
                     self.client.stop_task(self.project_id, int(t["id"]), force=False)
             except (SemaphoreError, KeyboardInterrupt):
                 pass
+        if before is None:
+            return StepOutcome(STOPPED, message="interrupted (Ctrl-C) before the task was started", interrupted=True)
         if not found:
-            return StepOutcome(STOPPED, message="interrupted (Ctrl-C) before the task started (if Semaphore still "
-                                                "starts it, `ralf deploy --resume` finds it before starting)",
-                               interrupted=True)
+            return StepOutcome(STOPPED, message=f"interrupted (Ctrl-C) while starting, {UNCONFIRMED}: if Semaphore "
+                                                "still starts the task, `ralf deploy --resume` finds it before "
+                                                "starting another", interrupted=True)
         task_id = int(found[0]["id"])
         url = self.task_url(template_id, task_id)
         ctx.on_task(task_id, url)
@@ -231,7 +265,7 @@ class SemaphoreExecutor:
         if mine:
             return min(mine, key=lambda t: int(t["id"]))
         raise StartNotConfirmed(
-            f"{_first_line(str(error))}; no task tagged {message!r} appeared within {wait:.0f} s, so none was "
+            f"{UNCONFIRMED}: {_first_line(str(error))}; no task tagged {message!r} appeared within {wait:.0f} s, so none was "
             "started again (`ralf deploy --resume` looks for it once more before starting)")
 
     def _follow(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float) -> StepOutcome:

@@ -35,6 +35,7 @@ import json
 import re
 import secrets
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -229,7 +230,7 @@ class FakeSemaphore:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
@@ -939,6 +940,14 @@ def _without_template_details(listed: dict) -> None:
     full-object PUT from the list wipes them."""
     listed["vaults"] = None
     listed["survey_vars"] = None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gives up and closes its connection is normal here, not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _UndecodableType:
