@@ -136,6 +136,37 @@ def default_path() -> Path:
 REAPED = "ended without finishing the step"
 
 
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """A journal whose tables lack the columns ralf writes is another program's (or a damaged) file."""
+    import re
+
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.S):
+        want = {m.group(1) for m in re.finditer(r"^\s{4}(\w+)\s+[A-Z]", body, re.M)} - {"PRIMARY"}
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        missing = sorted(want - have)
+        if missing:
+            raise RalfError(f"the journal {path} is not one ralf can use: its table {table} lacks "
+                            f"{', '.join(missing)} (another program's file, or damaged) — move it aside")
+
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger run id names no run
+
+
+def _guarded(method):
+    """A journal that is damaged or of another schema is one clear error, never a traceback."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as e:
+            raise RalfError(f"the journal {self.path} cannot be used ({type(e).__name__}: {e}); it is damaged or "
+                            "was written by another version — move it aside to start a new one") from None
+
+    return wrapper
+
+
 class Journal:
     """A handle on the journal database; cheap to open, safe to use from one thread at a time."""
 
@@ -149,6 +180,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            _check_schema(self.db, self.path)
             have = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
             for name, kind in OWNER_COLUMNS:
                 if name not in have:
@@ -172,6 +204,7 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
 
+    @_guarded
     def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
                   platform: str | None = None, resumed_from: int | None = None, owner: dict | None = None) -> int:
         """Record a new run and its planned steps (all ``not run``); returns the run id.
@@ -195,6 +228,7 @@ class Journal:
                 )
         return run_id
 
+    @_guarded
     def update_step(self, run_id: int, idx: int, **fields: Any) -> None:
         """Set columns of one step: result, started_at, finished_at, duration, task_id, task_url, message,
         triage (a dict, stored as JSON), from_run."""
@@ -211,6 +245,7 @@ class Journal:
         with self.db:
             self.db.execute(f"UPDATE steps SET {cols} WHERE run_id = ? AND idx = ?", (*fields.values(), run_id, idx))
 
+    @_guarded
     def record_smoke(self, run_id: int, idx: int, service: str, status: str, *, failed_layer: str | None = None,
                      diagnosis: str | None = None, cert_days_left: int | None = None, at: str | None = None) -> None:
         with self.db:
@@ -220,6 +255,7 @@ class Journal:
                 (run_id, idx, service, status, failed_layer, diagnosis, cert_days_left, at or now_iso()),
             )
 
+    @_guarded
     def finish_run(self, run_id: int, result: str) -> None:
         with self.db:
             self.db.execute("UPDATE runs SET result = ?, finished_at = ? WHERE id = ?", (result, now_iso(), run_id))
@@ -287,18 +323,23 @@ class Journal:
         d.pop("run_id", None)
         return d
 
+    @_guarded
     def recent_runs(self, limit: int = 20) -> list[dict]:
         """The newest runs first, each with a step count and the failed step's template, if any."""
         self.reap_stale()
         rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
         return [self._run_dict(r, with_steps=False) for r in rows]
 
+    @_guarded
     def run(self, run_id: int) -> dict | None:
         """One run with its steps (``None`` if there is no such run)."""
         self.reap_stale()
+        if not 0 < int(run_id) <= MAX_ID:
+            return None
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
+    @_guarded
     def latest_run(self, *, unfinished_only: bool = False) -> dict | None:
         """The newest run; with ``unfinished_only`` the newest one that did not succeed."""
         self.reap_stale()
@@ -309,11 +350,15 @@ class Journal:
         row = self.db.execute(q + " ORDER BY id DESC LIMIT 1").fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
+    @_guarded
     def resumed_by(self, run_id: int) -> int | None:
         """The newest run that resumed ``run_id``, if any."""
+        if not 0 < int(run_id) <= MAX_ID:
+            return None
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE resumed_from = ?", (int(run_id),)).fetchone()
         return row[0] if row and row[0] is not None else None
 
+    @_guarded
     def service_status(self, catalog: Any) -> list[dict]:
         """Per group and service, in runbook order: the last apply and the last smoke that covered it.
 
