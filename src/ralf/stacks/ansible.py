@@ -97,9 +97,10 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
         roles = [str(repo_root / "ansible" / "roles")] if (repo_root / "ansible" / "roles").is_dir() else []
         roles += [str(home / "roles"), "/usr/share/ansible/roles", "/etc/ansible/roles"]
         env["ANSIBLE_ROLES_PATH"] = ":".join(roles)
-    if "ANSIBLE_SSH_ARGS" not in base:
-        # host keys recorded on first contact and checked ever after (ssh takes the first value of an
-        # option, and these come before the inventory's ansible_ssh_common_args)
+    chosen = platform.lxc_host is not None or "StrictHostKeyChecking" in platform.ansible.ssh_common_args
+    if "ANSIBLE_SSH_ARGS" not in base and not chosen:
+        # host keys recorded on first contact and checked ever after; a platform that chose its own host key
+        # checking (the local LXC node's pre-recorded keys, explicit ssh_common_args) keeps it
         env["ANSIBLE_SSH_ARGS"] = " ".join(["-C", "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
                                             *map(shlex.quote, ssh_host_key_options())])
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
