@@ -33,10 +33,23 @@ def _no_controls(v: str) -> str:
     return v
 
 
-def hostname(v: str) -> str:
-    if not HOSTNAME_RE.match(v):
-        raise ValueError(f"{v!r} is not a hostname (RFC 1123: letters, digits and '-', dot-separated labels)")
-    return v
+def _matching(regex: re.Pattern, what: str):
+    """A validator accepting the values ``regex`` matches; ``what`` says what else was expected."""
+    def check(v: str) -> str:
+        if not regex.match(v):
+            raise ValueError(f"{v!r} is not {what}")
+        return v
+
+    return check
+
+
+hostname = _matching(HOSTNAME_RE, "a hostname (RFC 1123: letters, digits and '-', dot-separated labels)")
+unit = _matching(UNIT_RE, "a systemd unit name (letters, digits, ':', '_', '.', '-', '@', '\\')")
+user = _matching(USER_RE, "a user name (lower-case letters, digits, '_', '.', '-')")
+abs_path = _matching(ABS_PATH_RE, "an absolute path of plain characters")
+word = _matching(WORD_RE, "a plain identifier (letters, digits, '_', '.', '-')")
+bucket = _matching(BUCKET_RE, "an S3 bucket name (3–63 lower-case letters, digits, '.', '-')")
+key_prefix = _matching(PREFIX_RE, "a key prefix (plain path segments separated by '/')")
 
 
 def host(v: str) -> str:
@@ -48,42 +61,6 @@ def host(v: str) -> str:
         pass
     if not HOSTNAME_RE.match(v):
         raise ValueError(f"{v!r} is neither an IP address nor a hostname")
-    return v
-
-
-def unit(v: str) -> str:
-    if not UNIT_RE.match(v):
-        raise ValueError(f"{v!r} is not a systemd unit name (letters, digits, ':', '_', '.', '-', '@', '\\')")
-    return v
-
-
-def user(v: str) -> str:
-    if not USER_RE.match(v):
-        raise ValueError(f"{v!r} is not a user name (lower-case letters, digits, '_', '.', '-')")
-    return v
-
-
-def abs_path(v: str) -> str:
-    if not ABS_PATH_RE.match(v):
-        raise ValueError(f"{v!r} is not an absolute path of plain characters")
-    return v
-
-
-def word(v: str) -> str:
-    if not WORD_RE.match(v):
-        raise ValueError(f"{v!r} is not a plain identifier (letters, digits, '_', '.', '-')")
-    return v
-
-
-def bucket(v: str) -> str:
-    if not BUCKET_RE.match(v):
-        raise ValueError(f"{v!r} is not an S3 bucket name (3–63 lower-case letters, digits, '.', '-')")
-    return v
-
-
-def key_prefix(v: str) -> str:
-    if not PREFIX_RE.match(v):
-        raise ValueError(f"{v!r} is not a key prefix (plain path segments separated by '/')")
     return v
 
 
