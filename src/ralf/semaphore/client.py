@@ -209,7 +209,7 @@ class SemaphoreClient:
 
     def _mask(self, text: str) -> str:
         for secret in (self._token, self._password):
-            if secret:
+            if secret and len(secret) >= 4:  # a shorter one would mask ordinary letters
                 text = text.replace(secret, "***")
         return text
 
