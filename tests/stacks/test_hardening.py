@@ -17,6 +17,9 @@ from ralf.stacks import run_stacks
 LEAKY_PLAYBOOK_RUNNER = r'''#!{python}
 # a stand-in ansible-playbook whose playbook prints every secret it can read (a debug task gone wrong)
 import os, sys
+if sys.argv[1:] == ["--version"]:
+    print("ansible-playbook [core 2.18.6]")
+    sys.exit(0)
 d = os.environ["RALF_SECRETS_DIR"]
 for name in sorted(os.listdir(d)):
     text = open(os.path.join(d, name)).read()
