@@ -22,8 +22,6 @@ cd "$(dirname "$0")/.."
 
 LAB="${RALF_LAB_PLATFORM:-examples/lab/platform.yaml}"
 say() { printf '\n== %s\n' "$*"; }
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- which lab this machine can run
 MODE=real
@@ -67,9 +65,8 @@ else
   PY=""
 fi
 if ((${#need[@]})); then
-  say "installing ${need[*]} (apt-get)"
-  $SUDO apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  say "installing ${need[*]} (apt-get; no system nginx is started or enabled: the lab runs its own)"
+  bash scripts/apt-install.sh "${need[@]}"
 fi
 if [ -z "$PY" ]; then
   say "installing ralf and Ansible into .venv"
@@ -105,16 +102,17 @@ echo "The lab is up ($MODE, $((SECONDS - t0)) s after the installs). Next:"
 case "$BIN" in
   "$PWD"/.venv/*) echo "  export PATH=\"$BIN:\$PATH\"   put this ralf on your PATH first" ;;
 esac
+LAB_FILE="$(realpath "$LAB")"   # absolute: the lines below work from any directory
 if [ "$MODE" = real ]; then
 cat <<EOF_NEXT
-  ralf smoke platform --platform $LAB      check it again (through lxc-attach and the node's network)
+  ralf smoke platform --platform $LAB_FILE      check it again (through lxc-attach and the node's network)
   ralf lab status --real                    CTs, units, certificate days
   ralf lab break --real n8n tls             break a layer (unit | tls | app), deploy, watch triage
   ralf lab down --real                      remove every CT, the namespace and every process
 EOF_NEXT
 else
 cat <<EOF_NEXT
-  ralf smoke platform --platform $LAB      check it again
+  ralf smoke platform --platform $LAB_FILE      check it again
   open $BOARD      the status board as a page
   docs/lab-tour.md                          break something, watch it fail, triage, fix, resume
   ralf lab down                             stop the lab

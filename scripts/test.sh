@@ -5,14 +5,13 @@
 #
 # Installs, only when missing: nginx, PostgreSQL, Chromium and iproute2 (apt-get; as root also lxc and
 # debootstrap, then the real-container lab's CT template and package cache), and ralf with its test
-# extras (pip, into this checkout's .venv). Then runs `python -m pytest -q`
+# extras (pip, into this checkout's .venv; ralf alone, without extras, into .venv-plain). Then runs
+# `python -m pytest -q`
 # inside a network namespace where only loopback is up (as root, with unshare), so no test can reach a real
 # network. RALF_REQUIRE_NETNS=1 (set by CI) refuses to run the tests without that namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -25,15 +24,17 @@ if [ "$(id -u)" -eq 0 ]; then  # real LXC containers (the real-container lab, th
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 fi
 if ((${#need[@]})); then
-  echo "test.sh: installing ${need[*]} (apt-get)"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  echo "test.sh: installing ${need[*]} (apt-get; their system services are not started or enabled)"
+  bash scripts/apt-install.sh --no-install-recommends "${need[@]}"
 fi
 
 # One install location for both README commands: this checkout's .venv (never the global Python).
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PY=.venv/bin/python
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+# A plain install as the Semaphore host has it (`pip install ralf`, no extras): tests run its `ralf smoke`.
+[ -x .venv-plain/bin/python ] || python3 -m venv .venv-plain
+.venv-plain/bin/python -m pip install -q --disable-pip-version-check -e .
 BIN="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")"
 export PATH="$BIN:$PATH"   # ralf and ansible-playbook from the same Python as the tests
 

@@ -4,6 +4,12 @@ Lives at ``<state_dir>/journal.sqlite3`` (see :func:`ralf.paths.state_dir`). It 
 ``ralf status`` (through :meth:`Journal.service_status`) and ``ralf deploy --resume``. Only what a
 run did is stored — template names, task ids, results, log-derived triage — never a secret.
 
+One journal serves every platform used from this state directory (the lab and the real one side by
+side): each run records its platform's identity, a :class:`PlatformId` (the platform's name and its
+file), and the readers take one to see only that platform's runs. A smoke run on its own
+(``ralf smoke``) is journaled too, as a run of pattern ``smoke`` with one step (see
+:meth:`Journal.record_smoke_run`); it counts on the board but is never resumed.
+
 Each run records its owner: the ralf process's pid, host name and start time (boot id and
 ``/proc/<pid>/stat`` start ticks, so a reused pid is not taken for it). A run still marked
 ``running`` whose owner on this host is gone (SIGKILL, power loss) is marked ``interrupted`` (its
@@ -17,6 +23,7 @@ import json
 import os
 import socket
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -71,7 +78,10 @@ CREATE INDEX IF NOT EXISTS smoke_by_service ON smoke_results(service, at);
 """
 
 # Added after the first release: an older journal gets them with ALTER TABLE when opened.
-OWNER_COLUMNS = (("owner_pid", "INTEGER"), ("owner_host", "TEXT"), ("owner_start", "TEXT"))
+ADDED_COLUMNS = (("owner_pid", "INTEGER"), ("owner_host", "TEXT"), ("owner_start", "TEXT"),
+                 ("platform_name", "TEXT"))
+
+SMOKE_PATTERN = "smoke"  # the pattern of a standalone smoke run (``ralf smoke``)
 
 FINAL_STEP_RESULTS = ("succeeded", "failed", "stopped")
 
@@ -124,6 +134,28 @@ def owner_alive(pid: int, start: str | None) -> bool:
     except (PermissionError, OSError, ValueError, OverflowError):
         return True
     return True
+
+
+@dataclass(frozen=True)
+class PlatformId:
+    """Which platform a run was for: the platform's ``name`` and its file (resolved path).
+
+    A run journaled before runs carried a name matches on its file alone.
+    """
+
+    name: str
+    file: str | None
+
+    @classmethod
+    def of(cls, platform: Any) -> "PlatformId":
+        source = getattr(platform, "source", None)
+        return cls(platform.name, str(Path(source).resolve()) if source else None)
+
+    def where(self, alias: str = "runs") -> tuple[str, tuple]:
+        """An SQL condition on the runs table (as ``alias``) selecting this platform's runs."""
+        file_cond = f"{alias}.platform IS ?" if self.file is None else f"{alias}.platform = ?"
+        return (f"({file_cond} AND ({alias}.platform_name = ? OR {alias}.platform_name IS NULL))",
+                (self.file, self.name))
 
 
 def default_path() -> Path:
@@ -182,7 +214,7 @@ class Journal:
             self.db.executescript(SCHEMA)
             _check_schema(self.db, self.path)
             have = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
-            for name, kind in OWNER_COLUMNS:
+            for name, kind in ADDED_COLUMNS:
                 if name not in have:
                     self.db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
             self.db.commit()
@@ -206,19 +238,23 @@ class Journal:
 
     @_guarded
     def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
-                  platform: str | None = None, resumed_from: int | None = None, owner: dict | None = None) -> int:
+                  platform: "str | PlatformId | None" = None, resumed_from: int | None = None,
+                  owner: dict | None = None) -> int:
         """Record a new run and its planned steps (all ``not run``); returns the run id.
 
+        ``platform``: the run's :class:`PlatformId` (a bare file path is accepted, without a name).
         ``owner`` (``pid``, ``host``, ``start``) defaults to this process (see :func:`current_owner`).
         """
         owner = owner if owner is not None else current_owner()
+        pid = platform if isinstance(platform, PlatformId) else PlatformId("", platform) if platform else None
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO runs (started_at, request, request_args, pattern, fingerprint, executor, platform,"
-                " resumed_from, plan, owner_pid, owner_host, owner_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " platform_name, resumed_from, plan, owner_pid, owner_host, owner_start)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now_iso(), plan.request, json.dumps(request_args or {}), plan.pattern, plan.fingerprint(),
-                 executor, platform, resumed_from, json.dumps(plan.to_dict(), default=str),
-                 owner.get("pid"), owner.get("host"), owner.get("start")),
+                 executor, pid.file if pid else None, (pid.name or None) if pid else None, resumed_from,
+                 json.dumps(plan.to_dict(), default=str), owner.get("pid"), owner.get("host"), owner.get("start")),
             )
             run_id = int(cur.lastrowid)
             for i, s in enumerate(plan.steps):
@@ -259,6 +295,39 @@ class Journal:
     def finish_run(self, run_id: int, result: str) -> None:
         with self.db:
             self.db.execute("UPDATE runs SET result = ?, finished_at = ? WHERE id = ?", (result, now_iso(), run_id))
+
+    def record_smoke_run(self, target: str, results: list[dict], *, platform: PlatformId | None,
+                         started_at: str, duration: float | None = None) -> int:
+        """Journal a smoke run on its own (``ralf smoke TARGET``): one run of pattern ``smoke``, one step, and
+        a result per service (``service``, ``status``, ``failed_layer``, ``diagnosis``, ``cert_days_left``).
+
+        The run succeeded unless a service FAILed. Returns the run id.
+        """
+        failed = any(_smoke_result(r["status"]) == "failed" for r in results)
+        result = "failed" if failed else "succeeded"
+        at = now_iso()
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (started_at, finished_at, request, request_args, pattern, fingerprint, executor,"
+                " platform, platform_name, result, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (started_at, at, target, json.dumps({"target": target}), SMOKE_PATTERN, "", "local",
+                 platform.file if platform else None, platform.name if platform else None, result, "{}"),
+            )
+            run_id = int(cur.lastrowid)
+            self.db.execute(
+                "INSERT INTO steps (run_id, idx, template, kind, target, result, started_at, finished_at, duration)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, 0, f"ralf smoke {target}", "smoke", target, result, started_at, at,
+                 None if duration is None else round(duration, 3)),
+            )
+            for r in results:
+                self.db.execute(
+                    "INSERT INTO smoke_results (run_id, idx, service, status, failed_layer, diagnosis,"
+                    " cert_days_left, at) VALUES (?,?,?,?,?,?,?,?)",
+                    (run_id, 0, r["service"], r["status"], r.get("failed_layer"), r.get("diagnosis"),
+                     r.get("cert_days_left"), at),
+                )
+        return run_id
 
     def reap_stale(self) -> list[int]:
         """Mark ``interrupted`` every ``running`` run whose owner on this host is gone; returns their ids.
@@ -324,10 +393,13 @@ class Journal:
         return d
 
     @_guarded
-    def recent_runs(self, limit: int = 20) -> list[dict]:
-        """The newest runs first, each with a step count and the failed step's template, if any."""
+    def recent_runs(self, limit: int = 20, *, platform: PlatformId | None = None) -> list[dict]:
+        """The newest runs first (only ``platform``'s when given), each with a step count and the failed
+        step's template, if any."""
         self.reap_stale()
-        rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+        cond, args = platform.where() if platform is not None else ("1", ())
+        rows = self.db.execute(f"SELECT * FROM runs WHERE {cond} ORDER BY id DESC LIMIT ?",
+                               (*args, int(limit))).fetchall()
         return [self._run_dict(r, with_steps=False) for r in rows]
 
     @_guarded
@@ -340,14 +412,16 @@ class Journal:
         return self._run_dict(row, with_steps=True) if row else None
 
     @_guarded
-    def latest_run(self, *, unfinished_only: bool = False) -> dict | None:
-        """The newest run; with ``unfinished_only`` the newest one that did not succeed."""
+    def latest_run(self, *, unfinished_only: bool = False, platform: PlatformId | None = None) -> dict | None:
+        """The newest deploy run (only ``platform``'s when given); with ``unfinished_only`` the newest one that
+        did not succeed. Standalone smoke runs are not deploy runs."""
         self.reap_stale()
-        q = "SELECT * FROM runs"
+        cond, args = platform.where() if platform is not None else ("1", ())
+        q = f"SELECT * FROM runs WHERE pattern != '{SMOKE_PATTERN}' AND {cond}"
         if unfinished_only:
-            q += (" WHERE result != 'succeeded' AND id NOT IN"
+            q += (" AND result != 'succeeded' AND id NOT IN"
                   " (SELECT resumed_from FROM runs WHERE resumed_from IS NOT NULL)")
-        row = self.db.execute(q + " ORDER BY id DESC LIMIT 1").fetchone()
+        row = self.db.execute(q + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
     @_guarded
@@ -359,25 +433,34 @@ class Journal:
         return row[0] if row and row[0] is not None else None
 
     @_guarded
-    def service_status(self, catalog: Any) -> list[dict]:
+    def service_status(self, catalog: Any, *, platform: PlatformId | None = None) -> list[dict]:
         """Per group and service, in runbook order: the last apply and the last smoke that covered it.
+
+        With ``platform``, only that platform's runs count (a lab run says nothing about the real platform).
 
         ``last_apply``: the newest finished apply step whose stacks include one of the service's stacks.
         ``last_smoke``: the newest per-service smoke result, else the newest finished smoke step whose
         target covers the service (its result then stands for every service of the target).
         """
         self.reap_stale()
+        if platform is not None:
+            cond, args = platform.where("runs")
+            ours = f"run_id IN (SELECT id FROM runs WHERE {cond})"
+        else:
+            ours, args = "1", ()
         applies = self.db.execute(
             "SELECT run_id, template, stacks, result, finished_at FROM steps WHERE kind = 'apply'"
-            " AND from_run IS NULL AND result IN ('succeeded','failed','stopped') ORDER BY finished_at DESC, run_id DESC"
+            f" AND from_run IS NULL AND result IN ('succeeded','failed','stopped') AND {ours}"
+            " ORDER BY finished_at DESC, run_id DESC", args
         ).fetchall()
         smoke_steps = self.db.execute(
             "SELECT run_id, idx, template, target, result, finished_at FROM steps WHERE kind = 'smoke'"
-            " AND from_run IS NULL AND result IN ('succeeded','failed','stopped') ORDER BY finished_at DESC, run_id DESC"
+            f" AND from_run IS NULL AND result IN ('succeeded','failed','stopped') AND {ours}"
+            " ORDER BY finished_at DESC, run_id DESC", args
         ).fetchall()
         per_service = self.db.execute(
             "SELECT r.*, s.template FROM smoke_results r LEFT JOIN steps s ON s.run_id = r.run_id AND s.idx = r.idx"
-            " ORDER BY r.at DESC, r.rowid DESC"
+            f" WHERE {ours.replace('run_id', 'r.run_id', 1)} ORDER BY r.at DESC, r.rowid DESC", args
         ).fetchall()
         out: list[dict] = []
         for group in catalog.group_names:

@@ -7,7 +7,6 @@ Semaphore templates, smoke checks) is derived from a validated :class:`Platform`
 Unknown keys are errors everywhere (``extra="forbid"``) so that a typo cannot pass silently.
 """
 
-from __future__ import annotations
 
 import ipaddress
 import re
@@ -28,7 +27,7 @@ RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
 
 class Strict(BaseModel):
     # no .inf / .nan anywhere: a deadline of .inf would retry forever
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- checks
@@ -386,9 +385,9 @@ class Platform(Strict):
     state_backend: StateBackend | None = None
     semaphore: Semaphore | None = None
     secrets: Secrets
-    exec: Exec = Exec()
-    ansible: Ansible = Ansible()
-    repository: Repository = Repository()
+    exec: Exec = Field(default_factory=lambda: Exec())  # factories: no model is built before it is needed
+    ansible: Ansible = Field(default_factory=lambda: Ansible())
+    repository: Repository = Field(default_factory=lambda: Repository())
     stacks_dir: str = "stacks"  # Ansible stack directories (<stacks_dir>/<stack>/playbook.yml), relative to this file
     groups: list[Group]
     services: dict[str, Service]

@@ -19,11 +19,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ralf.catalog import PLATFORM_TARGET, Catalog
-from ralf.changes import ChangeSet, classify_paths, git_changed_files, git_platform_diff
 from ralf.errors import UsageError
+
+if TYPE_CHECKING:  # a plan without --changed never needs git (ralf.changes imports subprocess)
+    from ralf.changes import ChangeSet
 
 CLEANROOM = "cleanroom"
 
@@ -103,6 +105,8 @@ def build_plan(
         diff = None
         if changed_from is not None:
             root = repo_root or _default_repo_root(catalog)
+            from ralf.changes import git_changed_files, git_platform_diff
+
             paths += git_changed_files(changed_from, root)
             diff = git_platform_diff(catalog, changed_from, root)
         return _plan_changes(catalog, paths, request=f"changed from {changed_from}" if changed_from else "changed",
@@ -191,6 +195,8 @@ def _ordered_services(c: Catalog, names) -> list[str]:
 
 
 def _plan_changes(c: Catalog, paths: list[str], request: str, platform_diff=None) -> Plan:
+    from ralf.changes import classify_paths
+
     cs = classify_paths(c, paths, platform_diff)
     b = _Builder(c)
     if not cs.deployable:

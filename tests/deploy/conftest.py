@@ -7,6 +7,7 @@ import pytest
 from ralf.triage.checks import CheckOutcome
 
 PROJECT = "RALF Bootstrap"
+PORTAL_FAIL = "portal: FAIL at nginx/TLS — certificate expired 3 days ago"
 
 
 class OfflineProbes:
@@ -55,3 +56,48 @@ def journal(tmp_path):
 @pytest.fixture
 def probes():
     return OfflineProbes()
+
+
+@pytest.fixture
+def env(fake, tmp_path):
+    """Environment for CLI runs: a state directory of the test's own, the default platform's Semaphore at the fake.
+
+    Runs pass --no-checks, which keeps the first checks from probing the default platform's 10.x addresses.
+    """
+    return {"RALF_STATE_DIR": str(tmp_path / "state"), "SEMAPHORE_URL": fake.url, "SEMAPHORE_TOKEN": fake.token}
+
+
+@pytest.fixture
+def platform_args(repo_root):
+    """``--platform`` naming the repository's (the user's) platform file."""
+    return ["--platform", str(repo_root / "platform.yaml")]
+
+
+@pytest.fixture
+def local_stub(monkeypatch):
+    """The local executor replaced by one that records the templates it runs (``used``) and succeeds, except
+    the templates named in ``fail``, which fail as a Smoke of portal at nginx/TLS would."""
+    import ralf.deploy
+    from ralf.deploy.results import FAILED, SUCCEEDED, StepOutcome
+
+    state: dict = {"used": [], "fail": set()}
+
+    class StubLocal:
+        name = "local"
+
+        def __init__(self, platform, **kw):
+            pass
+
+        def prepare(self, plan):
+            pass
+
+        def run_step(self, step, ctx):
+            state["used"].append(step.template)
+            if step.template in state["fail"]:
+                smoke = [{"service": "portal", "status": "FAIL", "failed_layer": "nginx/TLS",
+                          "diagnosis": PORTAL_FAIL, "cert_days_left": -3}]
+                return StepOutcome(FAILED, message="smoke failed: portal", log=[PORTAL_FAIL], smoke=smoke)
+            return StepOutcome(SUCCEEDED)
+
+    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
+    return state

@@ -8,40 +8,9 @@ import pytest
 
 
 @pytest.fixture
-def env(fake, tmp_path):
-    # SEMAPHORE_URL points the default platform's Semaphore at the fake; --no-checks keeps the
-    # first checks from probing the default platform's 10.x addresses.
-    return {"RALF_STATE_DIR": str(tmp_path / "state"), "SEMAPHORE_URL": fake.url, "SEMAPHORE_TOKEN": fake.token}
-
-
-@pytest.fixture
-def platform_args(repo_root):
-    return ["--platform", str(repo_root / "platform.yaml")]
-
-
-@pytest.fixture
-def local_steps(monkeypatch) -> list[str]:
-    """Replace the local executor with one that records the templates it runs and succeeds."""
-    import ralf.deploy
-    from ralf.deploy.results import SUCCEEDED, StepOutcome
-
-    used: list[str] = []
-
-    class StubLocal:
-        name = "local"
-
-        def __init__(self, platform, **kw):
-            pass
-
-        def prepare(self, plan):
-            pass
-
-        def run_step(self, step, ctx):
-            used.append(step.template)
-            return StepOutcome(SUCCEEDED)
-
-    monkeypatch.setattr(ralf.deploy, "LocalExecutor", StubLocal)
-    return used
+def local_steps(local_stub) -> list[str]:
+    """The local executor replaced by one that records the templates it runs and succeeds."""
+    return local_stub["used"]
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(run_cli, env, fake, platform_args, tmp_path):

@@ -104,7 +104,7 @@ def test_token_expired_while_following_then_resume_adopts_the_task(fake, client,
         return orig(pid, tid)
 
     client.get_task = get_task
-    report, out = run(plan, client, journal, default_catalog)
+    report, out = run(plan, client, journal, default_catalog, live=False)  # polling: each poll is asked
     s = report.steps[0]
     assert report.exit_code == 1 and "cannot follow task" in s.message and "may still be running" in s.message
     assert fake.tasks[s.task_id]["status"] in ("running", "success")  # the stop could not be sent either
@@ -130,7 +130,7 @@ def test_stop_not_confirmed_then_resume_follows_the_task_that_went_on(fake, clie
     fast = SemaphoreClient(fake.url, token=fake.token, retries=0, timeout=0.3)
     client.stop_task = fast.stop_task
     t0 = time.monotonic()
-    report, out = run(plan, client, journal, default_catalog, timeout=0.4, stop_grace=0.3)
+    report, out = run(plan, client, journal, default_catalog, timeout=0.4, stop_grace=0.3, live=False)
     fast.close()
     s = report.steps[0]
     assert s.result == "stopped" and "stop not confirmed" in s.message, s.message
@@ -148,7 +148,7 @@ def test_poll_answered_200_with_a_non_object_is_survived_then_ends_as_a_semaphor
     fake.script("RALF Vault Apply", "success", 0.6)
     fake.garble_next(1, "null", method="GET", path=f"/project/{fake.project_id}/tasks/")
     fake.garble_next(1, PORTAL, ctype="text/html", method="GET", path=f"/project/{fake.project_id}/tasks/")
-    report, out = run(plan, client, journal, default_catalog)
+    report, out = run(plan, client, journal, default_catalog, live=False)
     assert report.exit_code == 0, out
     assert "an HTML page (Sign in to the guest network)" in out
     assert_exactly_once(fake, journal, 2)
@@ -156,7 +156,7 @@ def test_poll_answered_200_with_a_non_object_is_survived_then_ends_as_a_semaphor
     fake.tasks.clear()
     fake.script("RALF Vault Apply", "hang", 0.05)
     fake.garble_next(50, PORTAL, ctype="text/html", method="GET", path=f"/project/{fake.project_id}/tasks/")
-    report, out = run(plan, client, journal, default_catalog)
+    report, out = run(plan, client, journal, default_catalog, live=False)
     s = report.steps[0]
     assert s.result == "failed" and s.message.count("\n") == 0
     assert "cannot follow task" in s.message and "answered 200 with an HTML page" in s.message
@@ -188,3 +188,34 @@ def test_sigkill_of_ralf_then_resume_adopts_the_running_task(fake, journal, defa
 
     with Journal(tmp_path / "state" / "journal.sqlite3") as j:
         assert_exactly_once(fake, j, 2)
+
+
+def test_live_follow_gives_up_after_bad_status_answers_and_asks_semaphore_to_stop_the_task(fake, client, journal,
+                                                                                          default_catalog):
+    plan = build_plan(default_catalog, "vault")
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    fake.garble_next(50, PORTAL, ctype="text/html", method="GET", path=f"/project/{fake.project_id}/tasks/")
+    report, out = run(plan, client, journal, default_catalog, status_check=0.2)  # over the websocket
+    s = report.steps[0]
+    assert s.result == "failed" and s.message.count("\n") == 0, s.message
+    assert "cannot follow task" in s.message and "was asked to stop" in s.message
+    assert any(r.method == "POST" and r.path.endswith(f"/tasks/{s.task_id}/stop") for r in fake.requests)
+    assert journal.run(report.run_id)["steps"][0]["result"] == "failed"  # never left running
+    assert "Traceback" not in out
+
+
+def test_live_follow_stops_the_task_when_the_token_is_lost(fake, client, journal, default_catalog):
+    plan = build_plan(default_catalog, "vault")
+    fake.script("RALF Vault Apply", "hang", 0.05)
+    orig = client.get_task
+
+    def get_task(pid, tid):  # the first status check finds the token revoked
+        fake.expire_token()
+        return orig(pid, tid)
+
+    client.get_task = get_task
+    report, out = run(plan, client, journal, default_catalog, status_check=0.2)
+    s = report.steps[0]
+    assert s.result == "failed" and "cannot follow task" in s.message
+    assert "may still be running" in s.message  # the stop request is refused too: said so, not hidden
+    assert journal.run(report.run_id)["steps"][0]["result"] == "failed"

@@ -146,7 +146,7 @@ def test_5xx_and_dropped_connections_while_polling_are_survived(fake, default_ca
     plan = build_plan(default_catalog, "vault")
     fake.script("RALF Vault Apply", "success", 1.0, log=["a", "b", "c"])
     with SemaphoreClient(fake.url, token=fake.token, retries=0) as c:  # no client retries: ralf must cope
-        ex = SemaphoreExecutor(c, PROJECT)
+        ex = SemaphoreExecutor(c, PROJECT, live=False)
         ex.prepare(plan)
         orig = c.get_task
         calls = {"n": 0}
@@ -251,7 +251,7 @@ def test_ctrl_c_stops_the_task_and_records_it(fake, client, journal, default_cat
     plan = build_plan(default_catalog, "vault")
     fake.script("RALF Vault Apply", "hang", 0.05)
     wrapped = InterruptAfter(client, 3)
-    ex = SemaphoreExecutor(wrapped, PROJECT, stop_grace=2)
+    ex = SemaphoreExecutor(wrapped, PROJECT, stop_grace=2, live=False)  # Ctrl-C arrives during a poll
     report, out = run(plan, client, journal, default_catalog, probes, executor=ex)
     s = report.steps[0]
     assert s.result == "stopped" and "interrupted" in s.message
@@ -316,7 +316,8 @@ def test_auth_lost_while_following_fails_the_step_clearly(fake, client, journal,
         return orig(pid, tid)
 
     client.get_task = get_task
-    report, out = run(plan, client, journal, default_catalog, probes)
+    report, out = run(plan, client, journal, default_catalog, probes, executor=SemaphoreExecutor(client, PROJECT,
+                                                                                                 live=False))
     s = report.steps[0]
     assert s.result == "failed" and "cannot follow task" in s.message
     assert (s.triage.category, s.triage.cause) == ("semaphore", "auth")
@@ -327,11 +328,12 @@ def test_log_lines_written_after_the_final_status_still_reach_triage(fake, clien
     plan = build_plan(default_catalog, "RALF Automation Apply")
     fake.log_lag = 0.3
     fake.script("RALF Automation Apply", "error", 0.1, log=N8N_FAIL)
-    hasty = SemaphoreExecutor(client, PROJECT, log_settle=0.0)  # reads once more at once, as before the fix
+    hasty = SemaphoreExecutor(client, PROJECT, log_settle=0.0, live=False)  # reads once more at once, as before
     report, _ = run(plan, client, journal, default_catalog, probes, executor=hasty)
     assert report.steps[0].triage.category == "unknown"  # the fatal line was not there yet
     fake.clear_requests()
-    report, out = run(plan, client, journal, default_catalog, probes)
+    polling = SemaphoreExecutor(client, PROJECT, live=False)
+    report, out = run(plan, client, journal, default_catalog, probes, executor=polling)
     t = report.steps[0].triage
     assert (t.category, t.cause, t.service) == ("ansible", "failed task", "n8n")
     assert "  [RALF Automation Apply] Command exited with status 1" in out
@@ -350,7 +352,7 @@ def test_semaphore_gone_while_following_fails_the_step_as_a_semaphore_problem(fa
             return orig(pid, tid)
 
         c.get_task = get_task
-        ex = SemaphoreExecutor(c, PROJECT, lost_after=0.8, complain_every=60)
+        ex = SemaphoreExecutor(c, PROJECT, lost_after=0.8, complain_every=60, live=False)
         report, out = run(plan, c, journal, default_catalog, probes, executor=ex)
     s = report.steps[0]
     assert s.result == "failed" and "has not answered for" in s.message and "may still be running" in s.message

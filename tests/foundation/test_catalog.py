@@ -109,3 +109,16 @@ def test_inventory_has_one_group_per_service(default_platform, lab_platform):
     lab = inventory_dict(lab_platform)
     assert lab["all"]["vars"] == {"ansible_connection": "local"}
     assert set(lab["all"]["children"]) == set(lab_platform.services)
+
+
+def test_stacks_of_services_follow_execution_order_whatever_order_they_are_asked_in(default_catalog):
+    c = default_catalog
+    services = list(c.platform.services)
+    everything = c.stacks_of_services(services)
+    assert everything == tuple(s.name for s in c.stacks)
+    assert c.stacks_of_services(reversed(services)) == everything
+    assert c.stacks_of_services(services + services) == everything  # a service named twice counts once
+    infra = c.stacks_of_services(services, "infra")
+    assert infra == tuple(s.name for s in c.stacks if s.role == "infra")
+    assert c.stacks_of_services(["n8n"]) == tuple(s.name for s in c.stacks if s.service == "n8n")
+    assert c.stacks_of_services(["no-such-service"]) == ()

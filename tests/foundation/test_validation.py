@@ -140,3 +140,36 @@ def test_random_secret_marker():
     assert random_secret_length("@random:64") == 64
     assert random_secret_length("@random:8") == 32  # never shorter than 32
     assert random_secret_length("minioadmin") is None
+
+
+BROKEN = [
+    ("services: [1,\n", None),
+    ("name: 'unterminated\n", None),
+    ("a: 1\n  b: 2\n", None),
+    ("x:\n  - a\n  b: c\n", None),
+    ("    word: N8N\n", "    word: N8N\n    word: N9N\n"),  # duplicate key, deep in the default file
+    ("    ip: 10.10.40.30", "    ip: 10.11.40.30"),  # schema problem: line found on the composed tree
+]
+
+
+@pytest.mark.parametrize("old, new", BROKEN)
+def test_the_c_and_the_pure_yaml_loader_report_the_same_problem_and_line(repo_root, monkeypatch, old, new):
+    import yaml
+
+    import ralf.loader as loader
+
+    text = _edit(repo_root, (old, new)) if new is not None else old
+    fast = _problems(text)
+    monkeypatch.setattr(loader, "_UniqueKeyLoader", loader._UniquePureLoader)
+    monkeypatch.setattr(loader, "_FastBase", yaml.SafeLoader)
+    assert _problems(text) == fast
+    assert any("line" in p for p in fast)
+
+
+def test_the_fast_loader_is_the_c_one_where_libyaml_is_installed(repo_root):
+    import yaml
+
+    from ralf.loader import _UniqueKeyLoader
+
+    assert issubclass(_UniqueKeyLoader, getattr(yaml, "CSafeLoader", ())) == bool(yaml.__with_libyaml__)
+    assert "n8n" in parse_platform((repo_root / "platform.yaml").read_text()).services

@@ -59,12 +59,12 @@ def test_status_without_a_journal(state, run_cli):
 
 def test_status_reads_the_journal_and_writes_the_page(state, run_cli, tmp_path, lab_platform):
     from ralf.catalog import Catalog
-    from ralf.journal import Journal
+    from ralf.journal import Journal, PlatformId
     from ralf.planner import build_plan
 
     plan = build_plan(Catalog(lab_platform), "web")
     with Journal() as j:
-        rid = j.start_run(plan, executor="local")
+        rid = j.start_run(plan, executor="local", platform=PlatformId.of(lab_platform))
         j.update_step(rid, 0, result="succeeded", finished_at="2026-11-27T07:00:00+00:00")
         j.update_step(rid, 1, result="failed", finished_at="2026-11-27T07:00:05+00:00")
         j.record_smoke(rid, 1, "portal", "FAIL", failed_layer="nginx/TLS",

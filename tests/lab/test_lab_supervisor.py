@@ -85,7 +85,7 @@ def test_stop_all_kills_the_whole_process_group(state):
     deadline = time.monotonic() + 5
     child = []
     while not child and time.monotonic() < deadline:
-        child = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+        child = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in _cmdline(p)]
         time.sleep(0.05)
     assert child
     assert supervisor.stop_all() == {"t-tree": "stopped"}
@@ -107,3 +107,37 @@ def test_hung_app_stays_active_but_stops_listening(state):
     assert supervisor.is_active("t-web")
     assert not supervisor.listening("127.0.0.1", port)
     supervisor.stop("t-web")
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line; empty when it ended between the listing of /proc and this read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def test_the_lab_app_binds_without_a_name_lookup(monkeypatch):
+    """The lab sends nothing to the resolver: HTTPServer's getfqdn() on bind is not called."""
+    import socket
+
+    import httpx
+
+    from ralf.lab.web import make_server
+
+    def no_dns(*a, **kw):
+        raise AssertionError(f"name lookup {a!r}")
+
+    monkeypatch.setattr(socket, "getfqdn", no_dns)
+    monkeypatch.setattr(socket, "gethostbyaddr", no_dns)
+    server = make_server("t", "127.0.0.1", 0)
+    try:
+        import threading
+
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        r = httpx.get(f"http://127.0.0.1:{server.server_port}/health", timeout=5)
+        assert (r.status_code, r.text, server.server_name) == (200, "ok\n", "127.0.0.1")
+    finally:
+        server.shutdown()
+        server.server_close()

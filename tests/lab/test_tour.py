@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from .lab_support import REPO, lab_processes, write_test_lab
 
-pytestmark = pytest.mark.timeout(300)
+from ralf.hints import commands_in
+
+pytestmark = pytest.mark.timeout(600)  # quickstart, the tour and its pasted hints: real Ansible runs, slow on a loaded machine
 
 
 def sh_blocks(doc: str) -> list[str]:
@@ -98,7 +100,26 @@ def test_quickstart_then_the_tour(env):
     assert "certificate expired" in bad_status.stdout, bad_status.stdout  # the diagnosis reaches the board
     assert "issued a new certificate" in fixed.stdout
     assert re.search(r"RALF Web Smoke\s+succeeded", resumed.stdout + resumed.stderr)
+    # after a failed Smoke the resume starts at the Apply it checks, so a pushed fix is applied
+    assert re.search(r"step 1/4 RALF Web Apply succeeded", resumed.stdout), resumed.stdout
     assert "FAIL" not in good_status.stdout
+
+    # every command the tour printed works when pasted as it is (no --platform added by hand)
+    hints = commands_in(broke.stdout) + commands_in(text)
+    flag = f"--platform {shlex.quote(str(platform))}"
+    failed_run = int(re.search(r"deploy failed at step \d+/\d+ RALF Web Smoke: \d+/\d+ steps succeeded \(run (\d+)\)",
+                               text).group(1))
+    assert hints == ["ralf lab fix portal", f"ralf deploy --resume {flag}", f"ralf smoke portal {flag}",
+                     f"ralf deploy portal {flag}", f"ralf deploy --resume {failed_run} {flag}"], hints
+    pasted = {cmd: run(cmd, e, platform) for cmd in hints}
+    assert pasted["ralf lab fix portal"].returncode == 0  # nothing left to fix
+    assert pasted[f"ralf smoke portal {flag}"].returncode == 0, pasted[f"ralf smoke portal {flag}"].stdout
+    deployed = pasted[f"ralf deploy portal {flag}"]
+    assert deployed.returncode == 0 and "RALF Portal Apply" in deployed.stdout, deployed.stdout + deployed.stderr
+    # the resume hints find the lab's run (resumed above), not a run of another platform or a changed plan
+    for cmd in (f"ralf deploy --resume {flag}", f"ralf deploy --resume {failed_run} {flag}"):
+        assert pasted[cmd].returncode == 2 and "which succeeded" in pasted[cmd].stderr \
+            or "no failed or stopped run of platform ralf-lab" in pasted[cmd].stderr, pasted[cmd].stderr
 
     # the journal agrees
     js = run("ralf status --platform examples/lab/platform.yaml --json", e, platform)

@@ -1,4 +1,8 @@
-"""A small Swagger 2.0 body validator for the Semaphore API spec (``../shared/semaphore/api-docs.yml``).
+"""A small Swagger 2.0 body validator for the Semaphore API spec.
+
+The spec's facts (endpoints, methods, body schemas, definitions) are data in this directory,
+``semaphore-api-facts.json``, generated from ``../shared/semaphore/api-docs.yml`` by
+``scripts/semaphore_spec_facts.py``; no test needs a file outside the repository.
 
 Only what request bodies need: ``type``, ``properties``, ``items``, ``$ref``, ``enum``, ``minimum``,
 ``allOf``; ``null`` is accepted only where the spec says ``x-nullable: true``. Unknown properties are
@@ -7,20 +11,17 @@ reported too: a field the spec does not name is a field the server may silently 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-import yaml
-
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "semaphore" / "api-docs.yml"
+FACTS_PATH = Path(__file__).resolve().parent / "semaphore-api-facts.json"
 
 TYPES = {"integer": int, "boolean": bool, "string": str, "array": list, "object": dict, "number": (int, float)}
 
 
-def load_spec() -> dict | None:
-    if not SPEC_PATH.is_file():
-        return None
-    return yaml.safe_load(SPEC_PATH.read_text())
+def load_spec() -> dict:
+    return json.loads(FACTS_PATH.read_text(encoding="utf-8"))
 
 
 def _resolve(spec: dict, schema: dict) -> dict:
@@ -73,8 +74,5 @@ def body_schema(spec: dict, method: str, path: str) -> dict | None:
             op = ops.get(method.lower())
             if op is None:
                 continue
-            for param in op.get("parameters", []):
-                if param.get("in") == "body":
-                    return param["schema"]
-            return {}
+            return op["body"] if op["body"] is not None else {}
     return None

@@ -83,3 +83,43 @@ def test_login_and_token_bodies_match_the_spec(api_spec, fake):
 def test_every_collection_path_is_in_the_spec(api_spec, kind):
     assert body_schema(api_spec, "POST", f"/api/project/1/{kind}") is not None
     assert body_schema(api_spec, "PUT", f"/api/project/1/{kind}/2") is not None
+
+
+def test_the_facts_generator_keeps_endpoints_methods_and_body_types(tmp_path):
+    """scripts/semaphore_spec_facts.py: what the validator reads survives, descriptions and examples do not."""
+    import json
+    import subprocess
+    import sys
+
+    from sem_spec import FACTS_PATH
+
+    spec = tmp_path / "api-docs.yml"
+    spec.write_text(
+        "swagger: '2.0'\ninfo: {version: 9.9.9}\nbasePath: /api\n"
+        "definitions:\n  Task:\n    type: object\n    description: drop me\n    properties:\n"
+        "      template_id: {type: integer, minimum: 1, example: 3}\n"
+        "      note: {type: string, x-nullable: true}\n"
+        "paths:\n  /project/{project_id}/tasks:\n    get: {summary: list}\n"
+        "    post:\n      parameters:\n        - {name: task, in: body, schema: {$ref: '#/definitions/Task'}}\n")
+    out = tmp_path / "facts.json"
+    script = FACTS_PATH.parents[2] / "scripts" / "semaphore_spec_facts.py"
+    run = subprocess.run([sys.executable, str(script), str(spec), "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    facts = json.loads(out.read_text())
+    assert facts["version"] == "9.9.9"
+    assert facts["paths"] == {"/project/{project_id}/tasks": {"get": {"body": None},
+                                                              "post": {"body": {"$ref": "#/definitions/Task"}}}}
+    assert facts["definitions"]["Task"] == {"type": "object", "properties": {
+        "template_id": {"type": "integer", "minimum": 1}, "note": {"type": "string", "x-nullable": True}}}
+    check = subprocess.run([sys.executable, str(script), str(spec), "--out", str(out), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0
+    out.write_text("{}\n")
+    check = subprocess.run([sys.executable, str(script), str(spec), "--out", str(out), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 1 and "out of date" in check.stderr
+
+
+def test_the_committed_facts_are_semaphore_2_16(api_spec):
+    assert api_spec["version"] == "2.16.14"
+    assert set(api_spec["paths"]["/project/{project_id}/templates"]) == {"get", "post"}

@@ -246,3 +246,40 @@ def test_a_service_none_of_whose_checks_could_run_is_not_reported_as_passed():
         CheckResult("public endpoint", "tcp", "t", "x", OK, "open"),
     ])
     assert partly.status == OK
+
+
+def test_by_default_every_service_of_the_target_runs_at_once(make_platform, http_stub):
+    services = {f"s{i:02d}": {"checks": [{"kind": "http", "url": http_stub.url(f"/sleep/0.3?{i}")}]}
+                for i in range(40)}  # more than the old fixed cap of 16
+    p = make_platform(services)
+    assert run_smoke("phase1", p).ok
+    assert http_stub.state.max_in_flight > 16  # no fixed cap: all 40 start together (a loaded machine may lag)
+
+
+def test_a_silent_endpoint_does_not_hold_the_others_and_the_target_deadline_ends_it(make_platform, http_stub,
+                                                                                    open_port):
+    services = {f"s{i:02d}": {"checks": [{"kind": "http", "url": http_stub.url(f"/sleep/0.05?{i}")}]}
+                for i in range(50)}
+    services["quiet"] = {"checks": [{"kind": "http", "url": f"http://{HOST}:{open_port}/", "timeout": 30,
+                                     "deadline": 30}]}
+    p = make_platform(services)
+    order = []
+    lock = threading.Lock()
+
+    def on_check(service, result):
+        with lock:
+            order.append(service)
+
+    report = run_smoke("phase1", p, on_check=on_check, deadline=6.0)  # ample for 50 quick answers on a busy machine
+    by = {s.name: s for s in report.services}
+    assert all(by[f"s{i:02d}"].status == "OK" for i in range(50))
+    assert order[-1] == "quiet" and len(order) == 51  # every healthy result came first, as it finished
+    quiet = by["quiet"]
+    assert quiet.status == "FAIL" and quiet.failed_layer == "public endpoint"
+    assert "no result within the target's deadline of 6 s" in quiet.diagnosis
+    assert report.duration_ms < 30_000  # the deadline, not the check's own 30 s, ended the run
+
+
+def test_a_bad_deadline_is_a_usage_error(web):
+    with pytest.raises(UsageError, match="deadline"):
+        run_smoke("web", web, deadline=0)

@@ -235,6 +235,43 @@ def test_s3_without_credentials_fails_without_leaking(run_one, s3, tmp_path, mon
     assert out.status == "FAIL" and "env-secret-xyz" not in out.detail
 
 
+def test_s3_access_denied_is_named_and_the_request_is_signed(run_one, tmp_path):
+    """A server that refuses the credentials (as MinIO does): the check says so; the HEAD carried SigV4."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, str]] = []
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - /minio/health/live
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_HEAD(self):  # noqa: N802 - HeadBucket
+            seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer((HOST, 0), Refusing)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        out = run_one({"kind": "s3"}, extra=_s3_platform(f"http://{HOST}:{srv.server_address[1]}", tmp_path))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert (out.status, out.detail) == ("FAIL", "bucket 'tofu-state': access denied with the configured credentials")
+    assert len(seen) == 1  # one attempt, no retries
+    method, path, auth = seen[0]
+    assert (method, path) == ("HEAD", "/tofu-state")
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=admin/") and "/us-east-1/s3/aws4_request" in auth
+    assert "s3cr3t-value-123" not in auth + out.detail
+
+
 def test_s3_dead_endpoint(run_one, closed_port, tmp_path):
     out = run_one({"kind": "s3"}, extra=_s3_platform(f"http://{HOST}:{closed_port}", tmp_path))
     assert (out.status, out.detail) == ("FAIL", "connection refused")

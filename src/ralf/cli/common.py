@@ -66,15 +66,22 @@ def console(stderr: bool = False):
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table: box-drawn on a terminal; piped, plain aligned columns, one unpadded line per row (never wrapped)."""
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    if not sys.stdout.isatty():
+        from ralf.board import plain_table
+
+        if title:
+            click.echo(title)
+        click.echo(plain_table(columns, cells), nl=False)
+        return
     from rich.table import Table
 
     from rich import box
 
-    plain = not sys.stdout.isatty()  # piped: aligned columns without box characters
-    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left",
-              box=None if plain else box.HEAVY_HEAD, pad_edge=not plain)
+    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left", box=box.HEAVY_HEAD)
     for c in columns:
         t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for r in cells:
+        t.add_row(*r)
     console().print(t)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ralf.cli.common import emit_json, json_option, load_catalog, platform_option
+from ralf.cli.common import emit_json, json_option, load_catalog, platform_option, platform_path
 from ralf.cli.plan_cmd import request_options
 
 
@@ -21,19 +21,26 @@ from ralf.cli.plan_cmd import request_options
 @click.option("--dry-run", is_flag=True, help="Print the plan only; run nothing.")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before a plan that changes the shared base.")
 @click.option("--resume", "resume", is_flag=False, flag_value="last", default=None, metavar="[RUN]",
-              help="Continue a failed, stopped or interrupted run (default: the newest) from its failed step.")
+              help="Continue a failed, stopped or interrupted run (default: this platform's newest) from its failed "
+                   "step; after a failed Smoke from the Apply it checks. A run id resumes on that run's own "
+                   "platform file.")
+@click.option("--only-failed-step", is_flag=True,
+              help="With --resume: restart at the failed step itself, even when it is a Smoke (its Apply is "
+                   "not run again).")
 @click.option("--timeout", "timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a step after this long (default 3600): its Semaphore task is stopped, a local run "
                    "interrupted.")
 @click.option("--no-checks", is_flag=True, help="After a failure, classify it but skip the automatic first checks.")
-@click.option("--no-log", is_flag=True, help="Do not stream the tasks' log lines (progress only).")
+@click.option("--no-log", is_flag=True,
+              help="Do not show the tasks' log lines (progress only); when following by polling, a step's log is "
+                   "fetched only if the step fails.")
 @click.option("--no-commit-check", is_flag=True,
               help="Through Semaphore: do not refuse when Semaphore would run another commit than your HEAD.")
 @platform_option
 @json_option
 def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str | None, repo_root: str | None,
-           executor: str | None, dry_run: bool, yes: bool, resume: str | None, timeout: float | None, no_checks: bool,
-           no_log: bool, no_commit_check: bool, as_json: bool) -> None:
+           executor: str | None, dry_run: bool, yes: bool, resume: str | None, only_failed_step: bool,
+           timeout: float | None, no_checks: bool, no_log: bool, no_commit_check: bool, as_json: bool) -> None:
     """Run the runbook's steps for REQUEST (same requests as `ralf plan`) and stop at the first failure.
 
     \b
@@ -45,13 +52,24 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     """
     from ralf.cli.plan_cmd import render_plan, split_request
     from ralf.deploy import DEFAULT_TIMEOUT, Reporter, execute, resume_point
+    from ralf.deploy.pairs import restart_index
     from ralf.errors import UsageError
+    from ralf.hints import complete
     from ralf.journal import Journal
     from ralf.planner import build_plan
 
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UsageError("--timeout must be a positive, finite number of seconds")
-    catalog = load_catalog()
+    if only_failed_step and resume is None:
+        raise UsageError("--only-failed-step goes with --resume")
+    journal = None
+    if resume is not None:
+        if request or changed or changed_from:
+            raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
+        journal = Journal()
+        catalog, resume = _resume_target(journal, resume)
+    else:
+        catalog = load_catalog()
     platform = catalog.platform
     out = sys.stderr if as_json else sys.stdout
 
@@ -59,13 +77,14 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         return build_plan(catalog, args.get("request"), changed=args.get("changed"),
                           changed_from=args.get("changed_from"), repo_root=args.get("repo_root"))
 
-    journal = None
     resume_info = None
     if resume is not None:
-        if request or changed or changed_from:
-            raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
-        journal = Journal()
-        run, plan, start = resume_point(journal, resume, plan_from)
+        try:
+            run, plan, start = resume_point(journal, resume, plan_from)
+        except UsageError as e:
+            raise UsageError(complete(str(e), platform.source)) from None
+        if not only_failed_step and run["steps"][start]["result"] == "failed":
+            start = restart_index(plan, start, catalog)  # the Apply–Smoke pair is the unit
         request_args = run["request_args"]
         resume_info = {"run": run, "start_index": start}
         executor = executor or run["executor"]
@@ -165,6 +184,46 @@ def _check_commit(client, platform, repo_root, catalog) -> None:
     if result.refuses:
         raise RalfError(f"not deploying: {result.message} (or --no-commit-check to run Semaphore's commit)")
     click.echo(f"ralf: commit check: {result.message}", err=True)
+
+
+def _resume_target(journal, ref: str) -> tuple:
+    """The catalog to resume on and the run reference for :func:`resume_point`.
+
+    A run id resumes on that run's own platform file (``--platform``, if given, must name the same file);
+    a bare ``--resume`` picks the newest unfinished deploy run of the platform in use.
+    """
+    from pathlib import Path
+
+    from ralf.catalog import Catalog
+    from ralf.errors import UsageError
+    from ralf.hints import shown_path
+    from ralf.journal import SMOKE_PATTERN, PlatformId
+    from ralf.loader import load_platform
+
+    explicit = platform_path()
+    if ref in (None, "", "last", "latest"):
+        catalog = load_catalog()
+        run = journal.latest_run(unfinished_only=True, platform=PlatformId.of(catalog.platform))
+        if run is None:
+            raise UsageError(f"no failed or stopped run of platform {catalog.platform.name} "
+                             f"({shown_path(catalog.platform.source)}) in the journal to resume")
+        return catalog, str(run["id"])
+    try:
+        run = journal.run(int(str(ref)))
+    except ValueError:
+        raise UsageError(f"--resume expects a run id (see `ralf history`), not {ref!r}") from None
+    if run is None:
+        return load_catalog(), ref  # resume_point says there is no such run
+    if run["pattern"] == SMOKE_PATTERN:
+        raise UsageError(f"run {run['id']} is a smoke run on its own (`ralf smoke {run['request']}`), "
+                         "not a deploy; there is nothing to resume")
+    own = run.get("platform")
+    if not own:
+        return load_catalog(), ref  # an older journal entry without its platform file
+    if explicit is not None and Path(explicit).resolve() != Path(own).resolve():
+        raise UsageError(f"run {run['id']} was for the platform file {shown_path(own)}, not {explicit}; "
+                         f"resume it with --platform {shown_path(own)} (or without --platform)")
+    return Catalog(load_platform(own)), ref
 
 
 def _terminate(signum, frame) -> None:

@@ -1,4 +1,6 @@
-"""``ralf history``: recent deploy runs from the journal, or one run's steps with their triage.
+"""``ralf history``: recent runs of the platform in use (``--all``: of every platform), or one run's steps.
+
+Deploy runs and smoke runs on their own (``ralf smoke``, pattern ``smoke``) are listed alike.
 
 Reading the journal marks runs whose ralf process died (SIGKILL, power loss) ``interrupted``; see
 :meth:`ralf.journal.Journal.reap_stale`.
@@ -8,20 +10,22 @@ from __future__ import annotations
 
 import click
 
-from ralf.cli.common import emit_json, json_option, platform_option
+from ralf.cli.common import emit_json, json_option, load, platform_option
 
 
 @click.command()
 @click.argument("run_id", required=False, type=int)
 @click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="How many runs to show.")
+@click.option("--all", "all_platforms", is_flag=True, help="Runs of every platform in the journal, not only this one.")
 @platform_option
 @json_option
-def history(run_id: int | None, limit: int, as_json: bool) -> None:
-    """Show recent runs (newest first), or the steps of run RUN_ID."""
+def history(run_id: int | None, limit: int, all_platforms: bool, as_json: bool) -> None:
+    """Show recent runs of this platform (newest first), or the steps of run RUN_ID."""
+    from ralf.board import plain_table
     from ralf.deploy.output import fmt_duration
     from ralf.errors import UsageError
-    from ralf.journal import Journal
+    from ralf.journal import Journal, PlatformId
 
     with Journal() as j:
         if run_id is not None:
@@ -34,6 +38,7 @@ def history(run_id: int | None, limit: int, as_json: bool) -> None:
             click.echo(f"run {run['id']}: {run['result']} — {run['pattern']} {run['request'] or '(standard order)'}, "
                        f"{run['executor']}, started {run['started_at']}"
                        + (f", resumed from run {run['resumed_from']}" if run["resumed_from"] else "")
+                       + (f", platform {_platform_text(run)}" if run.get("platform") else "")
                        + (f", ralf pid {run['owner_pid']} on {run['owner_host']}"
                           if run["result"] == "running" and run.get("owner_host") else ""))
             for s in run["steps"]:
@@ -48,21 +53,32 @@ def history(run_id: int | None, limit: int, as_json: bool) -> None:
                     click.echo(f"      triage: {t['category']} — {t['summary']}")
                     click.echo(f"      next: {t['next_action']}")
             return
-        runs = j.recent_runs(limit)
+        platform = None if all_platforms else load()
+        runs = j.recent_runs(limit, platform=None if platform is None else PlatformId.of(platform))
     if as_json:
         emit_json(runs)
         return
     if not runs:
-        click.echo("no runs in the journal yet (`ralf deploy` records them)")
+        where = "" if platform is None else f" of platform {platform.name}"
+        click.echo(f"no runs{where} in the journal yet (`ralf deploy` and `ralf smoke` record them)"
+                   + ("" if platform is None else "; `ralf history --all` lists every platform's"))
         return
-    rows = [["run", "started", "request", "pattern", "executor", "result", "steps", "failed step", "duration"]]
+    columns = ["run", "started", "request", "pattern", "executor", "result", "steps", "failed step", "duration"]
+    rows = []
     for r in runs:
         rows.append([str(r["id"]), r["started_at"], r["request"] or "(standard)", r["pattern"], r["executor"],
                      _result(r), f"{r['steps_succeeded']}/{r['steps_total']}", r["failed_step"] or "",
-                     fmt_duration(r["duration"])])
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+                     fmt_duration(r["duration"])] + ([_platform_text(r)] if platform is None else []))
+    click.echo(plain_table(columns + (["platform"] if platform is None else []), rows), nl=False)
+
+
+def _platform_text(run: dict) -> str:
+    from ralf.hints import shown_path
+
+    if not run.get("platform"):
+        return "-"
+    name = run.get("platform_name")
+    return f"{name} ({shown_path(run['platform'])})" if name else shown_path(run["platform"])
 
 
 def _result(run: dict) -> str:

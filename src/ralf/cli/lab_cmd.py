@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ralf.cli.common import emit_json, json_option, platform_option, platform_path
+from ralf.hints import command, complete
 
 
 def _platform():
@@ -83,7 +84,7 @@ def up(as_json: bool, plain: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
-        click.echo(f"lab is up: `ralf smoke platform --platform {_shown(platform.source)}` checks it")
+        click.echo(f"lab is up: `{command('ralf smoke platform', platform.source)}` checks it")
     if not result.ok:
         failed = result.steps[-1]
         click.echo(f"ralf: lab stack {failed['stack']} failed; log: {failed['log_path']}", err=True)
@@ -158,7 +159,7 @@ def down(as_json: bool) -> None:
 @platform_option
 @json_option
 def status(as_json: bool) -> None:
-    """Lab units: running or not, listening or not, certificate days left."""
+    """Lab units: running or not, listening or not, certificate days left (exit 3 unless all are up)."""
     from ralf.cli.common import table
     from ralf.lab.control import status as lab_status
 
@@ -168,10 +169,12 @@ def status(as_json: bool) -> None:
     rows = lab_status(platform)
     if as_json:
         emit_json(rows)
-        return
-    table("ralf lab", ["group", "service", "unit", "state", "pid", "listen", "cert days"],
-          [[r["group"], r["service"], r["unit"], _state(r), r["pid"], r["listen"], r["cert_days_left"]]
-           for r in rows])
+    else:
+        table("ralf lab", ["group", "service", "unit", "state", "pid", "listen", "cert days"],
+              [[r["group"], r["service"], r["unit"], _state(r), r["pid"], r["listen"], r["cert_days_left"]]
+               for r in rows])
+    # like `systemctl status`: 0 only when every unit is up (running, and listening where it should)
+    sys.exit(0 if rows and all(_state(r) == "active" for r in rows) else 3)
 
 
 def _state(r: dict) -> str:
@@ -203,7 +206,8 @@ def break_(service: str, layer: str, as_json: bool) -> None:
     for a in out.actions:
         click.echo(f"broke {service}: {a}")
     click.echo(f"a smoke of {service} should now fail at: {out.expect}")
-    click.echo(f"repair: `ralf lab fix {service}{_which(platform)}`, then `ralf deploy --resume` continues a failed deploy")
+    click.echo(complete(f"repair: `ralf lab fix {service}{_which(platform)}`, then `ralf deploy --resume` continues a "
+                        "failed deploy", platform.source))
 
 
 @lab.command()

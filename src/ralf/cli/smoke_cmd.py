@@ -4,17 +4,21 @@ A thin layer over :func:`ralf.smoke.run_smoke`: progress on stderr while checks 
 on a terminal, one plain line per finished service otherwise), then the report on stdout as
 human lines, or ``--json``; ``--junit FILE`` also writes JUnit XML. Exit 0 when nothing failed
 (WARN allowed), 1 when a check failed, 2 for usage errors, unknown targets or a bad platform file.
+Every finished smoke is journaled for its platform, so ``ralf status`` and ``ralf history`` show it.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import threading
+import time
 
 import click
 
 from ralf.cli.common import emit_json, json_option, load, platform_option
+from ralf.journal import now_iso
 
 
 @click.command("smoke")
@@ -22,10 +26,14 @@ from ralf.cli.common import emit_json, json_option, load, platform_option
 @json_option
 @click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False, writable=True),
               help="Also write the results as JUnit XML to FILE (for CI systems).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=16, show_default=True,
-              help="How many services are checked at once (1 = one by one).")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=None,
+              help="How many services are checked at once (default: all of the target's, up to 256; 1 = one by one).")
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Time for the whole target: services without a result by then are FAIL, the others are "
+                   "reported (default: each check's own timeouts).")
 @platform_option
-def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) -> None:
+def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int | None,
+          deadline: float | None) -> None:
     """Smoke-check TARGET: a service, a group, phase1 (default) or platform.
 
     Per service the layers run in the runbook's triage order (service in the CT, nginx/TLS, app
@@ -45,8 +53,9 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
     transport = transport_for(platform)
     planned = {n: len(plan_service(n, platform.services[n], platform, transport)) for n in services}
     progress = _Progress(target, planned)
+    started_at, t0 = now_iso(), time.monotonic()
     try:
-        report = run_smoke(target, platform, transport=transport, concurrency=concurrency,
+        report = run_smoke(target, platform, transport=transport, concurrency=concurrency, deadline=deadline,
                            on_check=progress.on_check)
     except KeyboardInterrupt:
         progress.close()
@@ -58,6 +67,7 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
     finally:
         progress.close()
 
+    _journal(report, platform, started_at, time.monotonic() - t0)
     # The report comes first: a JUnit file that cannot be written must not hide the results.
     if as_json:
         emit_json(report.to_dict())
@@ -76,6 +86,19 @@ def smoke(target: str, as_json: bool, junit_file: str | None, concurrency: int) 
         # SystemExit, not ctx.exit(): main() runs click with standalone_mode=False, which turns
         # ctx.exit(1) into a return value that is not propagated.
         sys.exit(report.exit_code)
+
+
+def _journal(report, platform, started_at: str, duration: float) -> None:
+    """Record the smoke for ``ralf status``; a journal that cannot be written costs a warning, not the report."""
+    from ralf.errors import RalfError
+    from ralf.journal import Journal, PlatformId
+
+    try:
+        with Journal() as j:
+            j.record_smoke_run(report.target, report.journal_rows(), platform=PlatformId.of(platform),
+                               started_at=started_at, duration=duration)
+    except (RalfError, sqlite3.Error) as e:
+        click.echo(f"ralf: warning: this smoke is not journaled ({e})", err=True)
 
 
 def _check_writable(path: str) -> None:

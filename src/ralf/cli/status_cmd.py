@@ -1,5 +1,8 @@
 """``ralf status``: per group and service, the last apply and smoke, result, age, certificate days left.
 
+Only the runs of the platform in use count (the journal is shared by every platform of this state
+directory); smokes run on their own (``ralf smoke``) count as much as those inside ``ralf deploy``.
+
 A terminal table by default, ``--json`` for machines, ``--html FILE`` for a self-contained page.
 Exit 0 when nothing failed, 1 when a service's last apply or smoke failed.
 """
@@ -16,7 +19,7 @@ from ralf.cli.common import console, emit_json, json_option, load_catalog, platf
 
 
 def journal_rows(catalog) -> list[dict]:
-    """The journal's rows; every service "never run" when there is no journal yet."""
+    """The journal's rows for this platform only; every service "never run" when there is no journal yet."""
     from ralf.paths import state_dir
 
     try:
@@ -26,8 +29,10 @@ def journal_rows(catalog) -> list[dict]:
     if Journal is None or not Path(default_path()).exists():
         return [{"group": g, "service": s, "last_apply": None, "last_smoke": None}
                 for g in catalog.group_names for s in catalog.services_of(g)]
+    from ralf.journal import PlatformId
+
     with Journal() as j:
-        return j.service_status(catalog)
+        return j.service_status(catalog, platform=PlatformId.of(catalog.platform))
 
 
 @click.command()

@@ -131,8 +131,7 @@ class LocalExecutor:
                      for s in report.services]
         for line in lines:
             ctx.on_line(line)
-        smoke = [{"service": s.name, "status": s.status, "failed_layer": s.failed_layer, "diagnosis": s.diagnosis,
-                  "cert_days_left": s.cert_days_left} for s in report.services]
+        smoke = report.journal_rows()
         if report.ok:
             return StepOutcome(SUCCEEDED, log=lines, smoke=smoke)
         failed = ", ".join(s.name for s in report.failed) or "?"

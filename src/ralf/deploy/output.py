@@ -13,6 +13,7 @@ import time
 from typing import IO, Any
 
 from ralf.deploy.results import RunReport
+from ralf.hints import command as hint_command
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -117,6 +118,7 @@ def summary_lines(report: RunReport, command: str = "ralf deploy") -> list[str]:
     else:
         f = report.failed_step
         where = f" at step {f.index + 1}/{n} {f.step.template}" if f else ""
+        resume = hint_command(f"{command} --resume {report.run_id}", report.platform_source)
         out.append(f"{command.split()[-1]} {report.result}{where}: {ok}/{n} steps succeeded (run {report.run_id}); "
-                   f"after a fix: `{command} --resume {report.run_id}`")
+                   f"after a fix: `{resume}`")
     return out

@@ -36,6 +36,7 @@ class StepContext:
     #: a resumed step's earlier attempts, newest first, ``{"run_id", "task_id", "result", "message"}`` each:
     #: their tasks may have gone on after ralf lost sight of them
     earlier: list[dict] = field(default_factory=list)
+    wants_log: bool = True  # False (--no-log): an executor need not fetch the log of a step that succeeds
 
 
 @dataclass
@@ -73,6 +74,7 @@ class RunReport:
     steps: list[StepReport]
     result: str = "running"  # succeeded | failed | stopped | interrupted
     resumed_from: int | None = None
+    platform_source: str | None = None  # the platform file, for the commands the summary suggests
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,7 @@ from ralf.deploy.output import Reporter
 from ralf.deploy.results import (FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepOutcome,
                                  StepReport)
 from ralf.errors import UsageError
-from ralf.journal import Journal, now_iso, this_host
+from ralf.journal import Journal, PlatformId, now_iso, this_host
 from ralf.semaphore.errors import SemaphoreServerError, SemaphoreUnreachable
 
 DEFAULT_TIMEOUT = 3600.0
@@ -37,11 +37,14 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
         executor = _Unavailable(executor.name, e)
     start_index = resume["start_index"] if resume else 0
     resumed_from = resume["run"]["id"] if resume else None
-    run_id = journal.start_run(plan, executor=executor.name, request_args=request_args, platform=platform_file,
+    platform = PlatformId.of(catalog.platform) if catalog is not None else platform_file
+    run_id = journal.start_run(plan, executor=executor.name, request_args=request_args, platform=platform,
                                resumed_from=resumed_from)
     n = len(plan.steps)
     report = RunReport(run_id, plan, executor.name, [StepReport(i, s) for i, s in enumerate(plan.steps)],
-                       resumed_from=resumed_from)
+                       resumed_from=resumed_from,
+                       platform_source=str(catalog.platform.source) if catalog is not None and
+                       catalog.platform.source else platform_file)
     reporter.header(plan, run_id, executor.name, start_index, resumed_from)
 
     if resume:
@@ -63,6 +66,8 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
     except BaseException:
         journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
         raise
+    finally:
+        getattr(executor, "close", lambda: None)()
     report.result = result
     journal.finish_run(run_id, result)
     reporter.summary(report)
@@ -99,7 +104,8 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
         ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
                           on_line=lambda text, _t=step.template: reporter.line(_t, text),
                           on_status=reporter.status, on_task=on_task,
-                          earlier=list(earlier) if i == start_index else [])
+                          earlier=list(earlier) if i == start_index else [],
+                          wants_log=getattr(reporter, "show_log", True))
         try:
             outcome = executor.run_step(step, ctx)
         except KeyboardInterrupt:
@@ -151,15 +157,19 @@ def _earlier_attempts(journal: Journal, run: dict, index: int) -> list[dict]:
 
 def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool, run_id: int,
             command: str = "ralf deploy") -> Any:
+    from ralf.hints import complete
     from ralf.triage import triage
 
     try:
-        return triage(outcome.log, step, catalog, rerun=f"{command} --resume {run_id}", error=outcome.error,
-                      probes=probes, run_checks=run_checks)
+        t = triage(outcome.log, step, catalog, rerun=f"{command} --resume {run_id}", error=outcome.error,
+                   probes=probes, run_checks=run_checks)
     except Exception as e:  # noqa: BLE001 - triage must never hide the failure it explains
         from ralf.triage import Triage
 
-        return Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`{command} --resume {run_id}`")
+        t = Triage("unknown", "triage failed", f"triage itself failed: {e}", f"`{command} --resume {run_id}`")
+    # the advice is pasted as it is: its commands must name the platform this run was for
+    t.next_action = complete(t.next_action, catalog.platform.source if catalog is not None else None)
+    return t
 
 
 def running_note(run: dict) -> str:

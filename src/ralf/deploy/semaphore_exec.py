@@ -1,4 +1,4 @@
-"""Run steps as Semaphore tasks: start, follow with short adaptive polling, stream the log, stop on timeout.
+"""Run steps as Semaphore tasks: start, follow at the server's own cost, stream the log, stop on timeout.
 
 - start, exactly once: ``POST /api/project/<pid>/tasks {"template_id": id, "message": TAG}``, where the
   tag names ralf's run and step. The template's newest task id is noted before the start. When the
@@ -9,10 +9,16 @@
 - adoption on resume: before a resumed step starts, the earlier attempt's task (journaled id, and its
   tag) is looked up: succeeded → the step succeeded; still active → followed; failed or stopped → run
   again, and the step's message says why; the server cannot tell → nothing is started;
-- follow: the task's status is polled at 50 ms at first, then less often (up to ``poll_max``, 0.2 s); the
-  log is read at most every ``output_every`` seconds (less often for long logs) while the task runs and
-  once more when it ends — after a failure until it stops growing, because the server writes log records
-  asynchronously and the lines that explain the failure can arrive after the final status;
+- follow, live: where the server offers its websocket (``/api/ws``, both generations), it is opened before
+  the first start and each log line and status change is received once, as Semaphore's own UI does;
+- follow, polling (no websocket, or it closed): the status is polled at 50 ms at first, then about every 2 %
+  of the time the task has run (at most ``poll_cap``); the whole log (the only way the REST API gives it) is
+  read only when it may have grown ``log_growth`` times since the last read, and once more when the task
+  ends — after a failure until it stops growing, because the server writes log records asynchronously and
+  the lines that explain the failure can arrive after the final status. With ``--no-log`` (``wants_log``
+  false) no log is read unless the step fails;
+- answers of the wrong shape while following are asked again; after ``bad_answers`` in a row, or when
+  authentication is lost, ralf asks Semaphore to stop the task and says what became of it;
 - 5xx answers and dropped connections while following are survived (one notice, then one every
   ``complain_every`` seconds) until the step's deadline or ``lost_after`` seconds without an answer, when
   the step fails as a Semaphore problem (the task may still be running there);
@@ -30,6 +36,7 @@ from ralf.errors import RalfError, SemaphoreError
 from ralf.journal import REAPED
 from ralf.semaphore.errors import (SemaphoreBadAnswer, SemaphoreBadRequest, SemaphoreNotFound,
                                    SemaphoreServerError, SemaphoreUnreachable)
+from ralf.semaphore.live import StreamClosed, TaskEvents
 
 TERMINAL = {"success": SUCCEEDED, "error": FAILED, "stopped": STOPPED}
 QUEUED = ("waiting", "starting", "waiting_confirmation", "confirmed")
@@ -59,6 +66,7 @@ class SemaphoreExecutor:
                  output_every: float = 1.0, stop_grace: float = 10.0, start_attempts: int = 3,
                  log_settle: float = 0.3, lost_after: float = 300.0, complain_every: float = 30.0,
                  start_wait: float = 60.0, interrupt_wait: float = 3.0, bad_answers: int = 3,
+                 live: bool = True, log_growth: float = 2.5, poll_cap: float = 2.0, status_check: float = 10.0,
                  sleep=time.sleep, clock=time.monotonic) -> None:
         self.client = client
         self.project = project
@@ -73,8 +81,13 @@ class SemaphoreExecutor:
         self.start_wait = start_wait
         self.interrupt_wait = interrupt_wait
         self.bad_answers = bad_answers
+        self.live = live
+        self.log_growth = log_growth
+        self.poll_cap = poll_cap
+        self.status_check = status_check
         self.sleep = sleep
         self.clock = clock
+        self.events: TaskEvents | None = None
         self.project_id: int | None = None
         self.templates: dict[str, int] = {}
 
@@ -100,6 +113,8 @@ class SemaphoreExecutor:
             raise RalfError(f"several Semaphore templates are named {', '.join(sorted(set(dup)))}; "
                             "`ralf semaphore seed --prune` or delete the extra ones")
         self.templates = {name: ids[0] for name, ids in by_name.items() if name}
+        if self.live and self.events is None:  # before any start: the stream replays nothing
+            self.events = TaskEvents.open(self.client, self.project_id)
 
     def task_url(self, template_id: int, task_id: int) -> str:
         return f"{self.client.base_url}/project/{self.project_id}/templates/{template_id}?t={task_id}"
@@ -269,97 +284,156 @@ class SemaphoreExecutor:
             "started again (`ralf deploy --resume` looks for it once more before starting)")
 
     def _follow(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float) -> StepOutcome:
+        log = _TaskLog(self.client, self.project_id, task_id, ctx)
+        log.live = self.events is not None and not self.events.closed
+        try:
+            if log.live:
+                return self._follow_live(task_id, url, status, ctx, deadline, log)
+            return self._follow_poll(task_id, url, status, ctx, deadline, log)
+        except KeyboardInterrupt:
+            return self._stop(task_id, url, log, ctx, log.status or status, reason="interrupted (Ctrl-C)",
+                              interrupted=True)
+        finally:
+            if self.events is not None:
+                self.events.forget(task_id)
+
+    def _finished(self, task_id: int, url: str, status: str, log: "_TaskLog") -> StepOutcome:
+        msg = {"success": "", "error": "the task failed", "stopped": "the task was stopped in Semaphore"}
+        return StepOutcome(TERMINAL[status], task_id, url, msg[status], log=log.lines)
+
+    def _follow_live(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float,
+                     log: "_TaskLog") -> StepOutcome:
+        """Each log line and status change as the server pushes it; one status GET per ``status_check`` seconds
+        of silence, in case the stream does not carry this task (then, and when the stream closes: polling)."""
+        events = self.events
+        heard = False
+        bad = 0  # status answers in a row of the wrong shape
+        last_check = self.clock()
+        while True:
+            log.status = status
+            ctx.on_status(status)
+            if status in TERMINAL:
+                log.settle_live(events, self.log_settle if status != "success" else 0.0, self.clock)
+                return self._finished(task_id, url, status, log)
+            now = self.clock()
+            if now >= deadline:
+                return self._stop(task_id, url, log, ctx, status, reason=f"timed out after {ctx.timeout:g} s")
+            try:
+                ev = events.next(task_id, min(1.0, deadline - now))
+            except StreamClosed:
+                log.live = False
+                return self._follow_poll(task_id, url, status, ctx, deadline, log)
+            if ev is not None:
+                heard = True
+                if ev.get("type") == "log":
+                    log.add(str(ev.get("output", "")))
+                elif ev.get("type") == "update" and ev.get("status"):
+                    status = str(ev["status"])
+                continue
+            if self.clock() - last_check < self.status_check:
+                continue
+            last_check = self.clock()
+            try:
+                seen = str(self.client.get_task(self.project_id, task_id).get("status") or status)
+            except SemaphoreBadAnswer as e:
+                bad += 1
+                if bad >= self.bad_answers:
+                    return self._give_up(task_id, url, log, e)
+                ctx.on_line(f"(ralf: {_first_line(str(e))}; asking again)")
+                last_check -= self.status_check  # ask again at the next quiet second
+                continue
+            except _TRANSIENT:
+                continue
+            except SemaphoreError as e:  # auth lost, task gone: following cannot go on
+                return self._give_up(task_id, url, log, e)
+            bad = 0
+            if not heard and seen not in QUEUED:  # the stream does not carry this task's events
+                log.live = False
+                return self._follow_poll(task_id, url, seen, ctx, deadline, log)
+            status = seen
+
+    def _follow_poll(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float,
+                     log: "_TaskLog") -> StepOutcome:
+        """Poll the status (often at first, then about every 2 % of the time it has run, at most
+        ``poll_cap``); read the whole log only when it may have grown ``log_growth`` times since the last read."""
         pid = self.project_id
-        lines: list[str] = []
         interval = self.poll_min
-        last_output = float("-inf")
+        begun = self.clock()
+        running_since: float | None = None
+        last_read: float | None = None
         silent_since: float | None = None  # since when Semaphore has not answered
         last_notice = float("-inf")
         bad = 0  # answers in a row of the wrong shape
-
-        def read_output() -> int:
-            out = self.client.task_output(pid, task_id)
-            new = out[len(lines):]
-            for rec in new:
-                text = str(rec.get("output", ""))
-                lines.append(text)
-                ctx.on_line(text)
-            return len(new)
-
-        try:
-            while True:
-                ctx.on_status(status)  # every poll: the reporter prints changes and a heartbeat
-                if status in TERMINAL:
-                    self._final_output(read_output, settle=status != "success")
-                    result = TERMINAL[status]
-                    msg = {"success": "", "error": "the task failed", "stopped": "the task was stopped in Semaphore"}
-                    return StepOutcome(result, task_id, url, msg[status], log=lines)
+        while True:
+            log.status = status
+            ctx.on_status(status)  # every poll: the reporter prints changes and a heartbeat
+            if status in TERMINAL:
+                if status != "success" or ctx.wants_log:
+                    log.final(settle=status != "success", sleep=self.sleep, pause=self.log_settle)
+                return self._finished(task_id, url, status, log)
+            now = self.clock()
+            if now >= deadline:
+                return self._stop(task_id, url, log, ctx, status, reason=f"timed out after {ctx.timeout:g} s")
+            self.sleep(min(interval, max(0.0, deadline - now)))
+            interval = min(interval * 1.5, max(self.poll_max, min(self.poll_cap, 0.02 * (self.clock() - begun))))
+            try:
+                status = str(self.client.get_task(pid, task_id).get("status") or status)
                 now = self.clock()
-                if now >= deadline:
-                    return self._stop(task_id, url, lines, ctx, status, read_output,
-                                      reason=f"timed out after {ctx.timeout:g} s")
-                self.sleep(min(interval, max(0.0, deadline - now)))
-                interval = min(interval * 1.5, self.poll_max)
-                try:
-                    status = str(self.client.get_task(pid, task_id).get("status") or status)
-                    running = status not in QUEUED and status not in TERMINAL
-                    # The output endpoint returns the whole log every time: read a long log less often.
-                    every = self.output_every * max(1.0, min(5.0, len(lines) / 1000))
-                    if running and self.clock() - last_output >= every:
-                        read_output()
-                        last_output = self.clock()
-                except SemaphoreBadAnswer as e:
-                    bad += 1
-                    if bad >= self.bad_answers:
-                        return self._give_up(task_id, url, lines, e)
-                    ctx.on_line(f"(ralf: {_first_line(str(e))}; asking again)")
-                    interval = max(interval, 0.5)
-                    continue
-                except _TRANSIENT as e:
-                    now = self.clock()
-                    silent_since = now if silent_since is None else silent_since
-                    if now - silent_since >= self.lost_after:
-                        return StepOutcome(
-                            FAILED, task_id, url,
-                            f"Semaphore has not answered for {now - silent_since:.0f} s while following task "
-                            f"{task_id}; the task may still be running there ({url})", error=str(e), log=lines)
-                    if now - last_notice >= self.complain_every:
-                        ctx.on_line(f"(ralf: Semaphore did not answer, retrying: {_first_line(str(e))})")
-                        last_notice = now
-                    interval = max(interval, 0.5)
-                    continue
-                except SemaphoreError as e:  # auth lost, task gone: following cannot go on
-                    return self._give_up(task_id, url, lines, e)
-                bad = 0
-                if silent_since is not None:
-                    ctx.on_line(f"(ralf: Semaphore answers again after {self.clock() - silent_since:.0f} s)")
-                    silent_since, last_notice = None, float("-inf")
-        except KeyboardInterrupt:
-            return self._stop(task_id, url, lines, ctx, status, read_output, reason="interrupted (Ctrl-C)",
-                              interrupted=True)
+                if status not in QUEUED and status not in TERMINAL:
+                    running_since = now if running_since is None else running_since
+                    if ctx.wants_log and self._log_due(now, running_since, last_read):
+                        log.read()
+                        last_read = self.clock()
+            except SemaphoreBadAnswer as e:
+                bad += 1
+                if bad >= self.bad_answers:
+                    return self._give_up(task_id, url, log, e)
+                ctx.on_line(f"(ralf: {_first_line(str(e))}; asking again)")
+                interval = max(interval, 0.5)
+                continue
+            except _TRANSIENT as e:
+                now = self.clock()
+                silent_since = now if silent_since is None else silent_since
+                if now - silent_since >= self.lost_after:
+                    return StepOutcome(
+                        FAILED, task_id, url,
+                        f"Semaphore has not answered for {now - silent_since:.0f} s while following task "
+                        f"{task_id}; the task may still be running there ({url})", error=str(e), log=log.lines)
+                if now - last_notice >= self.complain_every:
+                    ctx.on_line(f"(ralf: Semaphore did not answer, retrying: {_first_line(str(e))})")
+                    last_notice = now
+                interval = max(interval, 0.5)
+                continue
+            except SemaphoreError as e:  # auth lost, task gone: following cannot go on
+                return self._give_up(task_id, url, log, e)
+            bad = 0
+            if silent_since is not None:
+                ctx.on_line(f"(ralf: Semaphore answers again after {self.clock() - silent_since:.0f} s)")
+                silent_since, last_notice = None, float("-inf")
 
-    def _give_up(self, task_id: int, url: str, lines: list[str], error: Exception) -> StepOutcome:
+    def _give_up(self, task_id: int, url: str, log: "_TaskLog", error: Exception) -> StepOutcome:
         """Following cannot go on: ask the server to stop the task, and say what became of it."""
         try:
             self.client.stop_task(self.project_id, task_id, force=False)
             fate = f"task {task_id} was asked to stop"
         except (SemaphoreError, KeyboardInterrupt):
-            fate = f"task {task_id} may still be running there; `ralf deploy --resume` adopts it instead of starting another"
+            fate = (f"task {task_id} may still be running there; `ralf deploy --resume` adopts it instead of "
+                    "starting another")
         return StepOutcome(FAILED, task_id, url, f"cannot follow task {task_id}: {_first_line(str(error))}; {fate}",
-                           error=str(error), log=lines)
+                           error=str(error), log=log.lines)
 
-    def _final_output(self, read_output, *, settle: bool) -> None:
-        """Read the log once more; with ``settle`` again until a read brings nothing new (at most 5 times)."""
-        try:
-            read_output()
-            for _ in range(5 if settle else 0):
-                self.sleep(self.log_settle)
-                if not read_output():
-                    break
-        except (SemaphoreError, KeyboardInterrupt):
-            pass
+    def _log_due(self, now: float, running_since: float, last_read: float | None) -> bool:
+        """The output endpoint answers the whole log each time: read it when it may have grown ``log_growth``
+        times (the log is taken to grow with the running time), so all reads together stay within about
+        ``log_growth / (log_growth - 1)`` times the log plus the final read, however long the task runs."""
+        if now - running_since < self.output_every:
+            return False
+        if last_read is None:
+            return True
+        return (now - last_read >= self.output_every
+                and now - running_since >= self.log_growth * (last_read - running_since))
 
-    def _stop(self, task_id: int, url: str, lines: list[str], ctx: StepContext, status: str, read_output, *,
+    def _stop(self, task_id: int, url: str, log: "_TaskLog", ctx: StepContext, status: str, *,
               reason: str, interrupted: bool = False) -> StepOutcome:
         """Stop gracefully, then by force; the step is ``stopped`` whatever the server says afterwards."""
         pid = self.project_id
@@ -389,12 +463,70 @@ class SemaphoreExecutor:
                 how = "force-stopped"
             except (SemaphoreError, KeyboardInterrupt) as e:
                 how = f"stop not confirmed ({_first_line(str(e))})"
-        self._final_output(read_output, settle=not interrupted)
+        if log.live and self.events is not None and not self.events.closed:
+            log.settle_live(self.events, 0.0 if interrupted else self.log_settle, self.clock)
+        else:
+            log.final(settle=not interrupted, sleep=self.sleep, pause=self.log_settle)
         error = None
         if status in QUEUED:
             error = f"task never left the queue (status {status}): no runner picked it up"
-        return StepOutcome(STOPPED, task_id, url, f"{reason}; task {task_id} {how}", error=error, log=lines,
+        return StepOutcome(STOPPED, task_id, url, f"{reason}; task {task_id} {how}", error=error, log=log.lines,
                            interrupted=interrupted)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+
+
+class _TaskLog:
+    """One task's log lines as received, streamed to the step's reporter; reads ``/output`` when not live."""
+
+    def __init__(self, client: Any, project_id: int | None, task_id: int, ctx: StepContext) -> None:
+        self.client = client
+        self.project_id = project_id
+        self.task_id = task_id
+        self.ctx = ctx
+        self.lines: list[str] = []
+        self.live = False  # lines come from the event stream (until it closes)
+        self.status: str | None = None  # the task's last known status (what a Ctrl-C stop reports)
+
+    def add(self, text: str) -> None:
+        self.lines.append(text)
+        self.ctx.on_line(text)
+
+    def read(self) -> int:
+        """Read the whole log; the records past those already known are new (in the same order)."""
+        out = self.client.task_output(self.project_id, self.task_id)
+        new = out[len(self.lines):]
+        for rec in new:
+            self.add(str(rec.get("output", "")))
+        return len(new)
+
+    def final(self, *, settle: bool, sleep: Any, pause: float) -> None:
+        """Read the log once more; with ``settle`` again until a read brings nothing new (at most 5 times):
+        the server writes records asynchronously, so the lines explaining a failure can follow the status."""
+        try:
+            self.read()
+            for _ in range(5 if settle else 0):
+                sleep(pause)
+                if not self.read():
+                    break
+        except (SemaphoreError, KeyboardInterrupt):
+            pass
+
+    def settle_live(self, events: Any, quiet: float, clock: Any) -> None:
+        """Take the lines still arriving after the final status, until ``quiet`` seconds bring none (≤ 2 s)."""
+        end = clock() + 2.0
+        try:
+            while True:
+                ev = events.next(self.task_id, max(0.0, min(quiet, end - clock())))
+                if ev is None:
+                    return
+                if ev.get("type") == "log":
+                    self.add(str(ev.get("output", "")))
+        except (StreamClosed, KeyboardInterrupt):
+            pass
 
 
 def _join(*parts: str) -> str:

@@ -52,6 +52,9 @@ def up(platform: Platform, on_output: Callable[[str], None] = print) -> UpResult
     from ralf.smoke.engine import run_smoke
     from ralf.stacks import run_stacks
 
+    from ralf.secrets import init_secrets
+
+    init_secrets(platform)  # back-fills what is missing, never changes a value that is there
     node = LxcNode(platform, on_output=on_output)
     out = UpResult(actions=node.up())
     catalog = Catalog(platform)

@@ -1,13 +1,14 @@
 """The lab's HTTP apps: ``python -m ralf.lab.web --name NAME --host H --port P``.
 
 ``/health`` answers ``ok``; ``/`` answers a small HTML page naming the app (the portal's page is
-what the https check through nginx looks for).
+what the https check through nginx looks for). Binding makes no name lookup (see :class:`NoLookupHTTPServer`).
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import socketserver
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ralf.lab.serve import run
@@ -40,10 +41,25 @@ def make_server(name: str, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, fmt: str, *args) -> None:
             print(f"{self.address_string()} {fmt % args}", flush=True)
 
-    ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = NoLookupHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class NoLookupHTTPServer(ThreadingHTTPServer):
+    """An HTTP server that binds without asking DNS for its name.
+
+    ``HTTPServer.server_bind`` sets ``server_name`` from ``socket.getfqdn(host)``, a reverse lookup that
+    sends a query to the system resolver; the lab must not touch any network, so the name is the address.
+    """
+
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,6 +89,8 @@ class SemaphoreClient:
                 raise SemaphoreError(f"cannot use {ca_file} as the CA file for Semaphore's TLS: {e}") from None
         else:
             tls = True
+        self._tls = tls
+        self._own_transport = transport is not None  # a test double: nothing may be reached beside it
         self._http = httpx.Client(
             base_url=url + "/api",
             verify=tls,
@@ -286,6 +288,22 @@ class SemaphoreClient:
             f"{self.base_url} answers, but not as Semaphore: GET /api/ping gave {resp.status_code} ({ctype})"
             + (f" {text!r}" if text else "") + " instead of 'pong'; is semaphore.url the Semaphore server?"
         )
+
+    def websocket_target(self) -> tuple[str, dict[str, str], ssl.SSLContext | None]:
+        """Where and how to open ``/api/ws``: (ws:// or wss:// URL, auth headers, TLS context or None)."""
+        if self._own_transport:
+            raise SemaphoreError("no websocket through a custom HTTP transport")
+        url = "ws" + self.base_url[len("http"):] + "/api/ws"
+        if not url.startswith("wss://"):
+            return url, self._auth_headers(), None
+        if self._tls is False:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        elif isinstance(self._tls, ssl.SSLContext):
+            ctx = self._tls
+        else:
+            ctx = ssl.create_default_context()
+        return url, self._auth_headers(), ctx
 
     def info(self) -> dict:
         data = self.get("/info")

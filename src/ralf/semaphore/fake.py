@@ -19,7 +19,10 @@ works against Semaphore 2.10 and 2.16+:
   ``/output`` while it runs (``log_lag``: only that long after they were written, as the real server's
   asynchronous log channel, so the last lines may follow the final status); a second task of the same
   template waits for the first; ``start_latency`` holds every task in ``waiting`` (the 5-second pool tick);
-  stop → stopping → stopped.
+  stop → stopping → stopped;
+- ``GET /api/ws`` (``websocket=True``, as both generations): each log line and status change is pushed once as
+  ``{"type": "log", ...}`` / ``{"type": "update", ...}`` (:mod:`ralf.semaphore.fake_ws`), immediately — before
+  ``log_lag`` lets the line into ``/output``. ``websocket=False`` answers 404 there (a proxy without upgrades).
 
 Test hooks: :attr:`FakeSemaphore.requests` (every request with its answer), :meth:`fail_next`,
 :meth:`drop_next`, :meth:`lose_next_start_response`, :meth:`expire_token`, and direct state access.
@@ -43,6 +46,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from ralf.semaphore import fake_ws
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 APPS = ("ansible", "terraform", "tofu", "bash", "powershell", "python")
@@ -149,6 +154,7 @@ class Logged:
     query: str = ""
     body: Any = None
     status: int = 0
+    size: int = 0  # bytes of the answer's body
 
     @property
     def is_write(self) -> bool:
@@ -189,6 +195,7 @@ class FakeSemaphore:
         start_latency: float = 0.0,
         log_lag: float = 0.0,
         tls: tuple[str, str] | None = None,
+        websocket: bool = True,
     ) -> None:
         if version not in ("2.10", "2.16"):
             raise ValueError("version must be '2.10' or '2.16'")
@@ -200,6 +207,9 @@ class FakeSemaphore:
         # /output only this long after it was written, so a task's last lines can follow its final status
         self.log_lag = log_lag
         self.tls = tls  # (certificate chain file, key file): serve https
+        self.websocket = websocket
+        self.subscribers: list[fake_ws.Subscriber] = []  # open /api/ws connections
+        self.ws_history: list[fake_ws.Subscriber] = []  # every one ever opened (their byte counts)
         self.lock = threading.RLock()
         self.requests: list[Logged] = []
         self._rules: list[_Rule] = []
@@ -312,6 +322,13 @@ class FakeSemaphore:
         with self.lock:
             self._outage = (time.monotonic() + seconds, status, data, ctype)
 
+    def drop_websockets(self) -> None:
+        """Close every open ``/api/ws`` connection (as a server restart or a proxy timeout would)."""
+        with self.lock:
+            subs, self.subscribers = self.subscribers, []
+        for s in subs:
+            s.close()
+
     def lose_next_start_response(self) -> None:
         """The next ``POST .../tasks`` creates the task, then drops the connection before answering."""
         with self.lock:
@@ -334,6 +351,16 @@ class FakeSemaphore:
         with self.lock:
             return sum(1 for r in self.requests
                        if (method is None or r.method == method) and (path is None or path in r.path))
+
+    def bytes_sent(self, path: str | None = None) -> int:
+        """Body bytes answered to requests whose path contains ``path``, plus every websocket byte when None."""
+        with self.lock:
+            http = sum(r.size for r in self.requests if path is None or path in r.path)
+            return http + (sum(s.sent_bytes for s in self.ws_history) if path is None else 0)
+
+    def ws_bytes(self) -> int:
+        with self.lock:
+            return sum(s.sent_bytes for s in self.ws_history)
 
     @property
     def writes(self) -> list[Logged]:
@@ -620,9 +647,23 @@ class FakeSemaphore:
                    tpl_app=tpl.get("app", ""), user_name=self.user, build_task=None)
         return out
 
+    def _push(self, event: dict) -> None:
+        """Send one event to every websocket (the fake's users are all admins, who get every project's)."""
+        data = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()  # as Go marshals a map
+        with self.lock:
+            self.subscribers = [s for s in self.subscribers if s.offer(data)]
+
+    def _push_status(self, task: dict) -> None:
+        self._push({"type": "update", "start": task["start"], "end": task["end"], "status": task["status"],
+                    "task_id": task["id"], "template_id": task["template_id"], "project_id": task["project_id"],
+                    "version": task.get("version")})
+
     def _log(self, tid: int, line: str) -> None:
         with self.lock:
             rec = {"task_id": tid, "time": _now(), "output": line}
+            task = self.tasks.get(tid)
+            self._push({"type": "log", "output": line, "time": rec["time"], "task_id": tid,
+                        "project_id": task["project_id"] if task else None})
             if self.version == "2.16":
                 rec["id"] = sum(len(v) for v in self.outputs.values()) + 1
             else:
@@ -672,6 +713,7 @@ class FakeSemaphore:
                 task["start"] = _now()
             if status in FINISHED:
                 task["end"] = _now()
+            self._push_status(task)
 
     def _run_task(self, tid: int) -> None:
         stop = self._stop_events[tid]
@@ -733,6 +775,7 @@ class FakeSemaphore:
                 task["end"] = task["end"] or _now()
             else:
                 task["status"] = "stopping"
+            self._push_status(task)
         self._stop_events[tid].set()
 
     def _task(self, pid: int, tid: int) -> dict:
@@ -995,6 +1038,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if rule is not None and rule.process == "after":
             fake._shutdown.wait(rule.delay)
+        if (parts.path.rstrip("/") == "/api/ws" and fake.websocket and self.command == "GET"
+                and "websocket" in (self.headers.get("Upgrade") or "").lower()):
+            self._websocket(entry)
+            return
         try:
             with fake.lock:
                 status, payload, ctype = fake.handle(self.command, parts.path, parse_qs(parts.query),
@@ -1013,9 +1060,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         try:
-            self._answer(status, payload, ctype)
+            entry.size = self._answer(status, payload, ctype)
         except OSError:  # the client gave up waiting and closed the connection
             self.close_connection = True
+
+    def _websocket(self, entry: Logged) -> None:
+        fake = self.server_fake
+        with fake.lock:
+            allowed = fake._authenticated(self.headers)
+        if not allowed:
+            entry.status = 401
+            self._answer(401, None, "application/json")
+            return
+        entry.status = 101
+        sub = fake_ws.Subscriber()
+        with fake.lock:
+            fake.subscribers.append(sub)
+            fake.ws_history.append(sub)
+
+        def gone(s: fake_ws.Subscriber) -> None:
+            with fake.lock:
+                fake.subscribers = [x for x in fake.subscribers if x is not s]
+
+        fake_ws.serve(self, sub, fake._shutdown, gone)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -1024,7 +1091,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _answer(self, status: int, payload: Any, ctype: str) -> None:
+    def _answer(self, status: int, payload: Any, ctype: str) -> int:
         cookie = None
         if isinstance(payload, tuple) and payload and payload[0] == "__cookie__":
             cookie, payload = payload[1], None
@@ -1035,7 +1102,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(payload, str):
             data = payload.encode()
         else:
-            data = json.dumps(payload).encode()
+            data = json.dumps(payload, separators=(",", ":")).encode()  # compact, as Go's encoder
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         if cookie:
@@ -1045,6 +1112,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data and self.command != "HEAD" and status != 204:
             self.wfile.write(data)
+            return len(data)
+        return 0
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve  # type: ignore[assignment]
 

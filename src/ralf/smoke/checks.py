@@ -2,7 +2,7 @@
 
 Every function turns every failure it can meet (refused, timeout, bad certificate, wrong answer)
 into an :class:`Outcome` with a one-line detail; nothing here raises for a dead server. Heavy
-imports (httpx, ssl, boto3, cryptography) happen inside the functions so ``ralf --help`` stays fast.
+imports (httpx, ssl, minio, cryptography) happen inside the functions so ``ralf --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -520,31 +520,41 @@ def check_s3(pc, ctx: Context) -> Outcome:
     if creds is None:
         where = f"{ctx.platform.secrets_path / sb.credentials_file}" if sb else "no state_backend"
         return Outcome(FAIL, f"no S3 credentials: none in {where}, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY unset")
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=creds[0],
-        aws_secret_access_key=creds[1],
-        region_name=sb.region if sb else "us-east-1",
-        config=Config(connect_timeout=c.timeout, read_timeout=c.timeout, retries={"max_attempts": 1},
-                      s3={"addressing_style": "path"}),
-    )
-    try:
-        client.head_bucket(Bucket=bucket)
-    except ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            return Outcome(FAIL, f"bucket {bucket!r} does not exist")
-        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return Outcome(FAIL, f"bucket {bucket!r}: access denied with the configured credentials")
-        return Outcome(FAIL, f"bucket {bucket!r}: S3 error {code}")
-    except BotoCoreError as e:
-        return Outcome(FAIL, f"S3 request failed: {type(e).__name__}")
+    exists = _s3_bucket_exists(endpoint, bucket, creds, sb.region if sb else "us-east-1", c.timeout)
+    if isinstance(exists, str):
+        return Outcome(FAIL, exists)
+    if not exists:
+        return Outcome(FAIL, f"bucket {bucket!r} does not exist")
     return Outcome(OK, f"{', '.join(notes)}; bucket {bucket!r} reachable")
+
+
+def _s3_bucket_exists(endpoint: str, bucket: str, creds: tuple[str, str], region: str, timeout: float) -> bool | str:
+    """HEAD the bucket with MinIO's S3 client (signed, one attempt); True/False, or why it could not tell."""
+    from urllib.parse import urlsplit
+
+    import urllib3
+    from minio import Minio
+    from minio.error import MinioException, S3Error
+
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
+        return f"S3 endpoint {endpoint!r}: expected http(s)://HOST[:PORT]"
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                               retries=urllib3.Retry(total=0, redirect=0, raise_on_status=False))
+    client = Minio(url.netloc, access_key=creds[0], secret_key=creds[1], secure=url.scheme == "https",
+                   region=region, http_client=http)
+    try:
+        return client.bucket_exists(bucket)
+    except S3Error as e:
+        if e.code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"):
+            return f"bucket {bucket!r}: access denied with the configured credentials"
+        return f"bucket {bucket!r}: S3 error {e.code}"
+    except MinioException as e:
+        return f"S3 request failed: {type(e).__name__}"
+    except urllib3.exceptions.HTTPError as e:
+        return f"S3 request failed: {type(e).__name__}"
+    finally:
+        http.clear()
 
 
 CHECKS = {

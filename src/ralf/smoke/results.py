@@ -114,6 +114,11 @@ class SmokeReport:
     def service(self, name: str) -> ServiceResult:
         return next(s for s in self.services if s.name == name)
 
+    def journal_rows(self) -> list[dict]:
+        """One row per service, as the journal keeps smoke results."""
+        return [{"service": s.name, "status": s.status, "failed_layer": s.failed_layer, "diagnosis": s.diagnosis,
+                 "cert_days_left": s.cert_days_left} for s in self.services]
+
     def to_dict(self) -> dict:
         c = self.counts()
         return {

@@ -105,7 +105,8 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
                                             *map(shlex.quote, ssh_host_key_options())])
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     key = platform.secrets_path / SSH_PRIVATE_KEY
-    if "ANSIBLE_PRIVATE_KEY_FILE" not in base and key.is_file():
+    # On a local LXC node the key may not exist yet: the run's *-lxc stack makes it with the CT.
+    if "ANSIBLE_PRIVATE_KEY_FILE" not in base and (key.is_file() or platform.lxc_host is not None):
         env["ANSIBLE_PRIVATE_KEY_FILE"] = str(key)
     if platform.lxc_host is not None and "ANSIBLE_SSH_CONTROL_PATH_DIR" not in base:
         from ralf.backends.lxc.node import lxc_path
