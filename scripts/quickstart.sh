@@ -2,7 +2,7 @@
 # The README's first command: set ralf up on a fresh Debian machine and run the main job on a lab.
 #
 # Where this machine can run LXC containers (root on Debian, with apt-get), the lab is the
-# REAL-CONTAINER lab (examples/ctlab/platform.yaml): PostgreSQL, n8n, Synapse and Postfix/Dovecot in
+# REAL-CONTAINER lab (examples/ctlab/platform.yaml): PostgreSQL, Synapse and Postfix/Dovecot in
 # real LXC containers that ralf makes inside a network namespace of their own (no route out),
 # converged by the platform's own Ansible roles and checked by the real smoke:
 #   1. installs what is missing: lxc, debootstrap and python3-venv with apt-get, ralf with Ansible in .venv;
@@ -107,7 +107,7 @@ if [ "$MODE" = real ]; then
 cat <<EOF_NEXT
   ralf smoke platform --platform $LAB_FILE      check it again (through lxc-attach and the node's network)
   ralf lab status --real                    CTs, units, certificate days
-  ralf lab break --real n8n tls             break a layer (unit | tls | app), deploy, watch triage
+  ralf lab break --real mail tls            break a layer (unit | tls | app), smoke, deploy, watch triage
   ralf lab down --real                      remove every CT, the namespace and every process
 EOF_NEXT
 else

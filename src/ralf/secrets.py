@@ -82,7 +82,12 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def random_value(length: int = 32) -> str:
-    return "".join(_random.choice(ALPHABET) for _ in range(max(32, length)))
+    """Random alphanumerics with at least one digit, upper- and lower-case letter each (what password
+    rules such as n8n's ask for; a draw without them is simply drawn again)."""
+    while True:
+        value = "".join(_random.choice(ALPHABET) for _ in range(max(32, length)))
+        if any(c.isdigit() for c in value) and any(c.isupper() for c in value) and any(c.islower() for c in value):
+            return value
 
 
 # --------------------------------------------------------------------------- platform secrets

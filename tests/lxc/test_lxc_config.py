@@ -103,12 +103,12 @@ def test_inventory_names_the_ca_certificate_when_issued(tmp_path, monkeypatch):
     platform = load_platform(CTLAB)
     assert "nginx_tls_cert_src" not in inventory_ini(platform)
     issued = tls.ensure_certs(platform)
-    assert set(issued) == {"n8n", "mail"}
+    assert set(issued) == {"mail"}  # the one service here that serves TLS
     assert tls.ensure_certs(platform) == []  # second run: nothing to renew
     text = inventory_ini(platform)
-    assert f"nginx_tls_cert_src={tmp_path}/tls/n8n/cert.pem" in text
-    info = tls.ca(platform).info(tmp_path / "tls" / "n8n")
-    assert info.issuer_is_lab_ca and set(info.names) == {"n8n.ctlab.test", "172.31.250.30"}
+    assert f"ralf_tls_cert_src={tmp_path}/tls/mail/cert.pem" in text
+    info = tls.ca(platform).info(tmp_path / "tls" / "mail")
+    assert info.issuer_is_lab_ca and set(info.names) == {"mail.ctlab.test", "172.31.250.120"}
     assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
 
 

@@ -17,7 +17,7 @@ import pytest
 import network_guard
 from tests.lxc.conftest import CACHE, require_lxc
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # booting CTs on a busy 2-core machine
 
 PLAYBOOK = """\
 - name: Configure the box

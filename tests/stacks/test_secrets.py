@@ -148,3 +148,13 @@ def test_cli_never_prints_values(make, tmp_path, run_cli, write_platform):
     assert code == 0
     for v in (values["APP_PASSWORD"], values["APP_LONG"]):
         assert v not in out + err + out2 + err2
+
+
+def test_random_values_always_have_a_digit_and_both_cases(monkeypatch):
+    from ralf import secrets as mod
+
+    # Draws without a digit or an upper-case letter, without a lower-case one, then a good one.
+    stream = iter("a" * 32 + "A1" * 16 + "aB3" + "x" * 29)
+    monkeypatch.setattr(mod._random, "choice", lambda alphabet: next(stream))
+    assert mod.random_value() == "aB3" + "x" * 29
+    assert next(stream, None) is None

@@ -53,13 +53,13 @@ def lab() -> None:
       ralf lab down                 stop everything
 
     With --real, the same commands work on the real-container lab (examples/ctlab/platform.yaml):
-    PostgreSQL, n8n, Synapse and Postfix/Dovecot in real LXC containers made by ralf inside a
+    PostgreSQL, Synapse and Postfix/Dovecot in real LXC containers made by ralf inside a
     network namespace of their own, converged by the platform's own roles (root, lxc, debootstrap).
 
     \b
       ralf lab up --real            node (CT template, package cache, namespace) and Phase 1
       ralf deploy --executor local --platform examples/ctlab/platform.yaml
-      ralf lab break --real n8n tls   unit | tls | app
+      ralf lab break --real mail tls  unit | tls | app
       ralf lab down --real          remove every CT, the namespace and every process
     """
 

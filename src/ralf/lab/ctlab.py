@@ -119,13 +119,13 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
         out.actions.append(f"stopped {unit} in CT {ct}")
         out.expect = "service in CT"
     elif layer == "tls":
-        if "nginx" not in svc.units:
-            raise UsageError(f"{service} has no nginx in front of it; break tls on a service behind nginx")
+        if not tls.serves_tls(svc):
+            raise UsageError(f"{service} serves no TLS; break tls on a service behind nginx or the mail service")
         d = tls.cert_dir(platform, service)
         tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip], expired=True)
-        _push_cert(node, ct, d, service)
-        out.actions.append(f"nginx in CT {ct} now serves a certificate that expired 3 days ago")
-        out.expect = "nginx/TLS"
+        _push_cert(node, ct, d, service, svc.units)
+        out.actions.append(f"CT {ct} now serves a certificate that expired 3 days ago")
+        out.expect = "nginx/TLS" if "nginx" in svc.units else "public endpoint"
     elif layer == "app":
         unit = _app_unit(platform, service)
         node.containers.attach(ct, ["systemctl", "kill", "--signal=SIGSTOP", unit])
@@ -146,21 +146,29 @@ def fix_service(platform: Platform, service: str) -> Outcome:
         if state != "active":
             node.containers.attach(ct, ["systemctl", "start", unit])
             out.actions.append(f"started {unit} in CT {ct}")
-    if tls.serves_tls(svc) and "nginx" in svc.units:
+    if tls.serves_tls(svc):
         d = tls.cert_dir(platform, service)
         info = tls.ca(platform).info(d)
         if info is None or info.days_left <= tls.RENEW_DAYS:
             tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip])
-            _push_cert(node, ct, d, service)
-            out.actions.append(f"nginx in CT {ct} serves a fresh certificate from the platform CA")
+            _push_cert(node, ct, d, service, svc.units)
+            out.actions.append(f"CT {ct} serves a fresh certificate from the platform CA")
     return out
 
 
-def _push_cert(node: LxcNode, ct: str, cert_dir: Path, site: str) -> None:
-    """Install cert and key where the nginx_tls role puts them (``/etc/nginx/tls/<site>/``), reload nginx."""
+# Where the roles put a service's certificate, and what reloads it (nginx_tls: per site; mail: one dir).
+MAIL_TLS_DIR = "/etc/ssl/homelab-mail"
+
+
+def _push_cert(node: LxcNode, ct: str, cert_dir: Path, site: str, units: list[str]) -> None:
+    """Install cert and key where the role put them, then reload what serves them."""
+    if "nginx" in units:
+        target_dir, reload = f"/etc/nginx/tls/{site}", [["systemctl", "reload", "nginx"]]
+    else:
+        target_dir, reload = MAIL_TLS_DIR, [["systemctl", "restart", u] for u in units]
     for src, dest in ((cert_dir / "cert.pem", "fullchain.pem"), (cert_dir / "key.pem", "privkey.pem")):
-        target = f"/etc/nginx/tls/{site}/{dest}"
-        # The target is built from the service name (validated: [a-z][a-z0-9_-]*), passed as $1.
-        node.containers.attach(ct, ["sh", "-c", 'umask 077; cat > "$1.new" && mv "$1.new" "$1"', "sh", target],
-                               input_text=src.read_text())
-    node.containers.attach(ct, ["systemctl", "reload", "nginx"])
+        # The target is built from validated names (service, unit) and passed as $1, never as code.
+        node.containers.attach(ct, ["sh", "-c", 'umask 077; cat > "$1.new" && mv "$1.new" "$1"', "sh",
+                                    f"{target_dir}/{dest}"], input_text=src.read_text())
+    for argv in reload:
+        node.containers.attach(ct, argv)
