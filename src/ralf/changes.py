@@ -165,13 +165,15 @@ def git_platform_diff(catalog, ref: str, repo_root: str | Path) -> PlatformDiff 
     except ValueError:
         return None
     try:
-        old_text = _git(root, ref, "show", f"{ref}:{rel}")
+        old_text = _git(root, ref, "show", "--end-of-options", f"{ref}:{rel}")
     except UsageError:
         return PlatformDiff(rel, unreadable=f"{rel} does not exist at {ref}")
     return platform_diff(catalog, old_text, rel)
 
 
 def _git(root: Path, ref: str, *args: str) -> str:
+    if ref.startswith("-") or any(ord(c) < 32 or c.isspace() for c in ref):
+        raise UsageError(f"--changed-from expects a git revision (a branch, tag or commit), not {ref!r}")
     try:
         proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
@@ -187,7 +189,7 @@ def _git(root: Path, ref: str, *args: str) -> str:
 def git_changed_files(ref: str, repo_root: str | Path = ".") -> list[str]:
     """Files changed between ``ref`` and the working tree (tracked changes plus untracked files)."""
     root = Path(repo_root)
-    changed = _git(root, ref, "diff", "--name-only", ref, "--").splitlines()
+    changed = _git(root, ref, "diff", "--name-only", "--end-of-options", ref, "--").splitlines()
     untracked = _git(root, ref, "ls-files", "--others", "--exclude-standard").splitlines()
     seen: set[str] = set()
     return [p for p in changed + untracked if p and not (p in seen or seen.add(p))]

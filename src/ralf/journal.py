@@ -164,6 +164,41 @@ def default_path() -> Path:
     return state_dir() / "journal.sqlite3"
 
 
+#: in the message of a step whose ralf died: without a task id, its start may have been in flight
+REAPED = "ended without finishing the step"
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """A journal whose tables lack the columns ralf writes is another program's (or a damaged) file."""
+    import re
+
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.S):
+        want = {m.group(1) for m in re.finditer(r"^\s{4}(\w+)\s+[A-Z]", body, re.M)} - {"PRIMARY"}
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        missing = sorted(want - have)
+        if missing:
+            raise RalfError(f"the journal {path} is not one ralf can use: its table {table} lacks "
+                            f"{', '.join(missing)} (another program's file, or damaged) — move it aside")
+
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger run id names no run
+
+
+def _guarded(method):
+    """A journal that is damaged or of another schema is one clear error, never a traceback."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as e:
+            raise RalfError(f"the journal {self.path} cannot be used ({type(e).__name__}: {e}); it is damaged or "
+                            "was written by another version — move it aside to start a new one") from None
+
+    return wrapper
+
+
 class Journal:
     """A handle on the journal database; cheap to open, safe to use from one thread at a time."""
 
@@ -177,6 +212,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            _check_schema(self.db, self.path)
             have = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
             for name, kind in ADDED_COLUMNS:
                 if name not in have:
@@ -200,6 +236,7 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
 
+    @_guarded
     def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
                   platform: "str | PlatformId | None" = None, resumed_from: int | None = None,
                   owner: dict | None = None) -> int:
@@ -227,6 +264,7 @@ class Journal:
                 )
         return run_id
 
+    @_guarded
     def update_step(self, run_id: int, idx: int, **fields: Any) -> None:
         """Set columns of one step: result, started_at, finished_at, duration, task_id, task_url, message,
         triage (a dict, stored as JSON), from_run."""
@@ -243,6 +281,7 @@ class Journal:
         with self.db:
             self.db.execute(f"UPDATE steps SET {cols} WHERE run_id = ? AND idx = ?", (*fields.values(), run_id, idx))
 
+    @_guarded
     def record_smoke(self, run_id: int, idx: int, service: str, status: str, *, failed_layer: str | None = None,
                      diagnosis: str | None = None, cert_days_left: int | None = None, at: str | None = None) -> None:
         with self.db:
@@ -252,6 +291,7 @@ class Journal:
                 (run_id, idx, service, status, failed_layer, diagnosis, cert_days_left, at or now_iso()),
             )
 
+    @_guarded
     def finish_run(self, run_id: int, result: str) -> None:
         with self.db:
             self.db.execute("UPDATE runs SET result = ?, finished_at = ? WHERE id = ?", (result, now_iso(), run_id))
@@ -308,7 +348,7 @@ class Journal:
             if owner_alive(r["owner_pid"], r["owner_start"]):
                 continue
             at = now_iso()
-            why = f"interrupted: its ralf process (pid {r['owner_pid']} on {host}) ended without finishing the step"
+            why = f"interrupted: its ralf process (pid {r['owner_pid']} on {host}) {REAPED}"
             try:
                 with self.db:
                     cur = self.db.execute("UPDATE runs SET result = 'interrupted', finished_at = ?"
@@ -316,8 +356,9 @@ class Journal:
                     if cur.rowcount:
                         for step in self.db.execute("SELECT idx, task_id FROM steps WHERE run_id = ?"
                                                     " AND result = 'running'", (r["id"],)).fetchall():
-                            msg = why + (f"; Semaphore task {step['task_id']} may still be running — check it"
-                                         " before resuming" if step["task_id"] is not None else "")
+                            msg = why + (f"; Semaphore task {step['task_id']} may still be running — `ralf deploy"
+                                         " --resume` follows it instead of starting another"
+                                         if step["task_id"] is not None else "")
                             self.db.execute("UPDATE steps SET result = 'stopped', finished_at = ?, message = ?"
                                             " WHERE run_id = ? AND idx = ?", (at, msg, r["id"], step["idx"]))
             except sqlite3.Error:
@@ -351,6 +392,7 @@ class Journal:
         d.pop("run_id", None)
         return d
 
+    @_guarded
     def recent_runs(self, limit: int = 20, *, platform: PlatformId | None = None) -> list[dict]:
         """The newest runs first (only ``platform``'s when given), each with a step count and the failed
         step's template, if any."""
@@ -360,12 +402,16 @@ class Journal:
                                (*args, int(limit))).fetchall()
         return [self._run_dict(r, with_steps=False) for r in rows]
 
+    @_guarded
     def run(self, run_id: int) -> dict | None:
         """One run with its steps (``None`` if there is no such run)."""
         self.reap_stale()
+        if not 0 < int(run_id) <= MAX_ID:
+            return None
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
+    @_guarded
     def latest_run(self, *, unfinished_only: bool = False, platform: PlatformId | None = None) -> dict | None:
         """The newest deploy run (only ``platform``'s when given); with ``unfinished_only`` the newest one that
         did not succeed. Standalone smoke runs are not deploy runs."""
@@ -378,11 +424,15 @@ class Journal:
         row = self.db.execute(q + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return self._run_dict(row, with_steps=True) if row else None
 
+    @_guarded
     def resumed_by(self, run_id: int) -> int | None:
         """The newest run that resumed ``run_id``, if any."""
+        if not 0 < int(run_id) <= MAX_ID:
+            return None
         row = self.db.execute("SELECT MAX(id) FROM runs WHERE resumed_from = ?", (int(run_id),)).fetchone()
         return row[0] if row and row[0] is not None else None
 
+    @_guarded
     def service_status(self, catalog: Any, *, platform: PlatformId | None = None) -> list[dict]:
         """Per group and service, in runbook order: the last apply and the last smoke that covered it.
 

@@ -17,6 +17,7 @@ import yaml
 from ralf.errors import PlatformError
 
 DEFAULT_PLATFORM = "platform.yaml"
+MAX_BYTES = 4 * 1024 * 1024  # a platform file is a few kB; /dev/zero is not one
 ENV_PLATFORM = "RALF_PLATFORM"
 
 # pydantic inserts the chosen union member into error locations; they are not places in the file.
@@ -81,7 +82,13 @@ def load_platform(path: str | os.PathLike | None = None):
     """Read, parse and validate a platform file. Raises :class:`PlatformError`."""
     p = resolve_platform_path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if p.exists() and not p.is_dir() and not p.is_file():
+            raise PlatformError([f"{p}: not a regular file (a device, FIFO or socket); expected a platform YAML file"])
+        with open(p, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise PlatformError([f"{p}: larger than {MAX_BYTES // (1024 * 1024)} MiB; not a platform file"])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise PlatformError([f"{p}: file not found (pass --platform FILE or set {ENV_PLATFORM})"]) from None
     except IsADirectoryError:
@@ -105,6 +112,8 @@ def parse_platform(text: str, source: str = "<platform>"):
 
     try:
         data = _load_yaml(text)
+    except RecursionError:
+        raise PlatformError([f"{source}: nested too deeply to be a platform file"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -116,6 +125,8 @@ def parse_platform(text: str, source: str = "<platform>"):
         raise PlatformError([f"{source}: expected a mapping at the top level, got {type(data).__name__}"])
     try:
         platform = Platform.model_validate(data)
+    except RecursionError:
+        raise PlatformError([f"{source}: nested too deeply to be a platform file"]) from None
     except ValidationError as e:
         lines = _LineFinder(text)
         problems = []

@@ -17,13 +17,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ralf import values
+from ralf.values import AbsPath, Bucket, Host, Hostname, HttpsUrl, KeyPrefix, Text, UnitName, Url, UserName, Word
+
 STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # no .inf / .nan anywhere: a deadline of .inf would retry forever
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- checks
@@ -36,7 +40,7 @@ class _CheckBase(Strict):
 
 class TcpCheck(_CheckBase):
     kind: Literal["tcp"]
-    host: str | None = None  # default: the service's IP
+    host: Host | None = None  # default: the service's IP
     port: int = Field(ge=1, le=65535)
 
 
@@ -46,23 +50,21 @@ class HttpCheck(_CheckBase):
     expect_status: list[int] | None = None  # default: any 2xx/3xx; redirects are not followed
     body_contains: str | None = None
     deadline: float = Field(10.0, ge=0, description="keep retrying a failing endpoint this long")
-    server_name: str | None = None  # name the certificate must match (and SNI/Host) when the URL holds an IP
+    server_name: Hostname | None = None  # name the certificate must match (and SNI/Host) when the URL holds an IP
     ca_file: str | None = None
     insecure: bool = False  # explicit: skip certificate verification
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("expected an http:// or https:// URL")
-        return v
+        return values.url(v)
 
 
 class TlsCheck(_CheckBase):
     kind: Literal["tls"]
-    host: str | None = None
+    host: Host | None = None
     port: int = Field(443, ge=1, le=65535)
-    server_name: str | None = None  # hostname the certificate must match; default: host
+    server_name: Hostname | None = None  # hostname the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
     warn_days: int = Field(14, ge=0)
@@ -70,44 +72,44 @@ class TlsCheck(_CheckBase):
 
 class UnitCheck(_CheckBase):
     kind: Literal["unit"]
-    unit: str
+    unit: UnitName
 
 
 class AppPortCheck(_CheckBase):
     kind: Literal["app_port"]
     port: int = Field(ge=1, le=65535)
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
 
 
 class PostgresCheck(_CheckBase):
     kind: Literal["postgres"]
-    host: str | None = None
+    host: Host | None = None
     port: int = Field(5432, ge=1, le=65535)
 
 
 class SmtpCheck(_CheckBase):
     kind: Literal["smtp"]
-    host: str | None = None
+    host: Host | None = None
     port: int = Field(25, ge=1, le=65535)
     starttls: bool = True
-    server_name: str | None = None  # name the certificate must match; default: host
+    server_name: Hostname | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
 
 
 class ImapsCheck(_CheckBase):
     kind: Literal["imaps"]
-    host: str | None = None
+    host: Host | None = None
     port: int = Field(993, ge=1, le=65535)
-    server_name: str | None = None  # name the certificate must match; default: host
+    server_name: Hostname | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
 
 
 class S3Check(_CheckBase):
     kind: Literal["s3"]
-    endpoint: str | None = None  # default: the state backend's endpoint
-    bucket: str | None = None  # default: the state backend's bucket
+    endpoint: Url | None = None  # default: the state backend's endpoint
+    bucket: Bucket | None = None  # default: the state backend's bucket
 
 
 Check = Annotated[
@@ -134,6 +136,13 @@ class Network(Strict):
     gateway: str | None = None
     dns: list[str] = []
 
+    @field_validator("dns")
+    @classmethod
+    def _dns(cls, v: list[str]) -> list[str]:
+        for ip in v:
+            _ip(ip)
+        return v
+
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
@@ -158,17 +167,17 @@ class Network(Strict):
 class ProxmoxNode(Strict):
     """Another node of a Proxmox cluster: where `pct exec` reaches the CTs that live on it."""
 
-    ssh_host: str | None = None
+    ssh_host: Host | None = None
 
 
 class Proxmox(Strict):
     api_url: str
-    node: str  # the default node of every service (services.<svc>.node picks another)
-    storage: str = "local-lvm"
-    bridge: str = "vmbr0"
-    lxc_template: str
-    ssh_host: str | None = None  # where `pct exec` runs (over SSH) for CTs on `node`; None = not configured
-    ssh_user: str = "root"
+    node: Hostname  # the default node of every service (services.<svc>.node picks another)
+    storage: Word = "local-lvm"
+    bridge: Word = "vmbr0"
+    lxc_template: Text
+    ssh_host: Host | None = None  # where `pct exec` runs (over SSH) for CTs on `node`; None = not configured
+    ssh_user: UserName = "root"
     nodes: dict[str, ProxmoxNode] = {}  # the cluster's other nodes
     # PEM the API's certificate is verified with (Proxmox signs it with /etc/pve/pve-root-ca.pem);
     # relative = to the platform file (as semaphore.ca_file); None = the system trust store.
@@ -191,9 +200,10 @@ class Proxmox(Strict):
     @field_validator("api_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https://[^/\s]+", v):
-            raise ValueError("expected an https:// URL such as https://10.10.10.10:8006/api2/json")
-        return v
+        try:
+            return values.https_url(v)
+        except ValueError as e:
+            raise ValueError(f"{e}; e.g. https://10.10.10.10:8006/api2/json") from None
 
 
 class LxcHost(Strict):
@@ -232,10 +242,10 @@ class LxcHost(Strict):
 
 class StateBackend(Strict):
     kind: Literal["s3"] = "s3"
-    endpoint: str
-    bucket: str
-    key_prefix: str = "ralf"
-    region: str = "us-east-1"
+    endpoint: Url
+    bucket: Bucket
+    key_prefix: KeyPrefix = "ralf"
+    region: Word = "us-east-1"
     local_state_stacks: list[str] = []  # stacks that keep local state (the one creating the backend)
     credentials_file: str = "minio.env"
     access_key_var: str = "MINIO_ROOT_USER"
@@ -250,7 +260,7 @@ class SemaphoreRepository(Strict):
 
 class Semaphore(Strict):
     url: str
-    project: str
+    project: Text
     ca_file: str | None = None
     template_prefix: str = "RALF"
     inventory_name: str = "RALF Inventory"
@@ -262,9 +272,7 @@ class Semaphore(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("expected an http(s):// URL such as https://10.10.40.10/")
-        return v
+        return values.url(v)
 
 
 class Secrets(Strict):
@@ -275,17 +283,19 @@ class Exec(Strict):
     """How commands run "inside a CT" for unit and app-port checks."""
 
     transport: Literal["pct", "lxc", "ssh", "local", "none"] = "pct"
-    ssh_user: str = "root"
+    ssh_user: UserName = "root"
     ssh_key_file: str | None = None
     unit_command: str = "systemctl is-active {unit}"
-    port_command: str = "timeout 3 bash -c '</dev/tcp/{host}/{port}'"
+    # {host} and {port} are passed as arguments, never pasted into the inner script
+    port_command: str = "timeout 3 bash -c '</dev/tcp/$1/$2' app_port {host} {port}"
 
 
 class Ansible(Strict):
     connection: Literal["ssh", "local"] = "ssh"
-    user: str = "root"
-    ssh_common_args: str = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-    python_interpreter: str | None = None
+    user: UserName = "root"
+    # extra ssh options; host keys are checked against ralf's known_hosts (see ralf.paths.known_hosts)
+    ssh_common_args: Text = ""
+    python_interpreter: AbsPath | None = None
 
 
 class SharedPath(Strict):
@@ -332,14 +342,14 @@ class Service(Strict):
     word: str
     group: str
     ip: str
-    hostname: str
+    hostname: Hostname
     ct_id: int | None = Field(None, ge=100, le=999_999_999)
-    node: str | None = None  # Proxmox node of the CT; None = proxmox.node
+    node: Hostname | None = None  # Proxmox node of the CT; None = proxmox.node
     size: Size | None = None
     stacks: list[Union[str, StackRef]]
-    units: list[str] = []
+    units: list[UnitName] = []
     app_port: int | None = Field(None, ge=1, le=65535)
-    endpoint: str | None = None
+    endpoint: Url | None = None
     checks: list[Check] = []
     secrets: dict[str, str] = {}
     paths: list[str] = []
@@ -366,9 +376,9 @@ class Service(Strict):
 
 class Platform(Strict):
     version: Literal[1] = 1
-    name: str
-    domain: str | None = None
-    internal_domain: str | None = None
+    name: Text
+    domain: Hostname | None = None
+    internal_domain: Hostname | None = None
     network: Network
     proxmox: Proxmox | None = None
     lxc_host: LxcHost | None = None

@@ -102,11 +102,23 @@ def module_inputs(platform: Platform, stack_name: str) -> dict:
     }
 
 
+def literal(value):
+    """A platform value as a literal in OpenTofu's JSON syntax: ``${`` and ``%{`` escaped (``$${``, ``%%{``),
+    so a hostname like ``x${file("/etc/passwd")}`` is text, never an expression OpenTofu evaluates."""
+    if isinstance(value, str):
+        return value.replace("${", "$${").replace("%{", "%%{")
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    return value
+
+
 def render_stack(platform: Platform, stack_name: str, repo_root: Path) -> dict[str, str]:
     """Render the root module of a ``*-lxc`` stack: ``{"main.tf.json": <JSON text>}``."""
     px = _proxmox(platform)
     sname, _ = _tofu_service(platform, stack_name)
-    inputs = module_inputs(platform, stack_name)
+    inputs = literal(module_inputs(platform, stack_name))
     module_source = (Path(repo_root).resolve() / MODULE_DIR).as_posix()
     # bpg's endpoint is the bare https://host:port; the platform (like the original) may give .../api2/json.
     endpoint = '${trimsuffix(trimsuffix(var.pm_api_url, "/"), "/api2/json")}'

@@ -27,6 +27,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+from ralf.paths import ssh_host_key_options
+
 # ssh exits 255 both for its own errors and when the remote command does (pct dies with 255 when
 # the CT is stopped); these messages are ssh's own.
 _SSH_ERROR = re.compile(
@@ -114,7 +116,7 @@ class _SshBase(Transport):
             "ssh",
             "-o", "BatchMode=yes",
             "-o", f"ConnectTimeout={self.connect_timeout}",
-            "-o", "StrictHostKeyChecking=accept-new",
+            *ssh_host_key_options(),
         ]
         if self.key_file:
             argv += ["-i", self.key_file]

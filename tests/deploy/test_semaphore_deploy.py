@@ -179,13 +179,38 @@ def test_lost_start_answer_does_not_start_a_second_task(fake, client, journal, d
     assert len(starts(fake)) == 1  # it looked instead of starting again
 
 
-def test_start_answered_5xx_without_a_task_is_retried_once(fake, client, journal, default_catalog):
+def test_start_answered_5xx_is_never_posted_again_and_resume_starts_it_once(fake, client, journal,
+                                                                            default_catalog):
+    """A 503 to the start may or may not have started the task: ralf looks for its tag instead of posting again."""
     plan = build_plan(default_catalog, "RALF Vault Apply")
     fake.fail_next(1, 503, method="POST", path="/tasks")
+    ex = SemaphoreExecutor(client, PROJECT, start_wait=0.5)
+    report, _ = run(plan, client, journal, default_catalog, run_checks=False, executor=ex)
+    s = report.steps[0]
+    assert report.exit_code == 1 and fake.tasks == {} and len(starts(fake)) == 1
+    assert "answered 503" in s.message and "none was started again" in s.message and "--resume" in s.message
+    old, plan2, start = resume_point(journal, None, lambda args: build_plan(default_catalog, args.get("request")))
+    report2, out = run(plan2, client, journal, default_catalog, run_checks=False, resume={"run": old, "start_index": start},
+                       executor=SemaphoreExecutor(client, PROJECT, start_wait=0.5))
+    assert report2.exit_code == 0 and len(fake.tasks) == 1 and len(starts(fake)) == 2
+    assert "may have started this step without seeing its task" in out
+
+
+def test_start_that_never_reached_the_server_is_sent_again(fake, client, journal, default_catalog):
+    from ralf.semaphore.errors import SemaphoreUnreachable
+
+    plan = build_plan(default_catalog, "RALF Vault Apply")
+    orig, calls = client.start_task, []
+
+    def start_task(pid, tid, **kw):  # the first connection attempt is refused: nothing was sent
+        calls.append(kw)
+        if len(calls) == 1:
+            raise SemaphoreUnreachable("connection refused", sent=False)
+        return orig(pid, tid, **kw)
+
+    client.start_task = start_task
     report, _ = run(plan, client, journal, default_catalog, run_checks=False)
-    assert report.exit_code == 0
-    assert len(fake.tasks) == 1
-    assert len(starts(fake)) == 2
+    assert report.exit_code == 0 and len(calls) == 2 and len(fake.tasks) == 1
 
 
 def test_task_never_leaving_the_queue_is_triaged_as_no_runner(default_catalog, journal, probes):
@@ -256,9 +281,9 @@ def test_missing_project_is_a_clear_error(fake, client, journal, default_catalog
 
 
 def test_lost_start_answer_ignores_someone_elses_new_task(fake, client, journal, default_catalog):
-    """A task another user started meanwhile (other message) is not adopted; ours is started once more."""
+    """A task another user started meanwhile (other message) is not adopted, and ours is not posted again."""
     plan = build_plan(default_catalog, "RALF Vault Apply")
-    ex = SemaphoreExecutor(client, PROJECT)
+    ex = SemaphoreExecutor(client, PROJECT, start_wait=0.5)
     ex.prepare(plan)
     tid = ex.templates["RALF Vault Apply"]
     fake.fail_next(1, 502, method="POST", path="/tasks")
@@ -273,10 +298,9 @@ def test_lost_start_answer_ignores_someone_elses_new_task(fake, client, journal,
 
     client.last_tasks = last_tasks
     report, _ = run(plan, client, journal, default_catalog, executor=ex, run_checks=False)
-    assert report.exit_code == 0
-    mine = fake.tasks[report.steps[0].task_id]
-    assert mine["message"].startswith("ralf deploy: run")
-    assert len(fake.tasks) == 2
+    assert report.exit_code == 1 and report.steps[0].task_id is None
+    assert [t["message"] for t in fake.tasks.values()] == ["started by hand"]
+    assert len(starts(fake)) == 2  # ours (answered 502) and the colleague's
 
 
 def test_auth_lost_while_following_fails_the_step_clearly(fake, client, journal, default_catalog, probes):

@@ -196,3 +196,75 @@ def test_tls_is_verified_and_a_ca_file_makes_the_internal_ca_trusted(tmp_path, m
     not_pem.write_text("nope")
     with pytest.raises(SemaphoreError, match="cannot use .*not.pem as the CA file"):
         SemaphoreClient("https://127.0.0.1:1", token="t", ca_file=str(not_pem))
+
+
+# ---------------------------------------------------------------------- defensive client
+
+PROXY_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+             "</center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n")
+
+
+def test_wrong_shapes_are_one_line_naming_the_endpoint(fake216):
+    from ralf.semaphore.client import SemaphoreClient
+    from ralf.semaphore.errors import SemaphoreBadAnswer
+
+    pid = fake216.add_project("P")
+    with SemaphoreClient(fake216.url, token=fake216.token, retries=0) as c:
+        for body, ctype, seen in (("null", "application/json", "with null where"), ("", "application/json", "an empty body"),
+                                  ("[1, 2]", "application/json", "a list of 2 item(s)"),
+                                  ("<html><title>Portal</title></html>", "text/html", "an HTML page (Portal)"),
+                                  ('{"id": 1}', "application/json", "a task without a status")):
+            fake216.garble_next(1, body, ctype=ctype)
+            with pytest.raises(SemaphoreBadAnswer) as e:
+                c.get_task(pid, 1)
+            assert seen in str(e.value) and "\n" not in str(e.value), str(e.value)
+            assert str(e.value).startswith(f"Semaphore GET /api/project/{pid}/tasks/1 answered ")
+        fake216.garble_next(1, '{"status": "x"}')
+        with pytest.raises(SemaphoreBadAnswer, match="list of objects was expected"):
+            c.task_output(pid, 1)
+        fake216.garble_next(1, '{"id": "7"}', status=201)
+        with pytest.raises(SemaphoreBadAnswer, match="without a numeric id"):
+            c.start_task(pid, 1)
+
+
+def test_html_502_from_a_proxy_is_one_line(fake216, run_cli, repo_root, tmp_path):
+    fake216.outage(30, status=502, body=PROXY_502)
+    env = {"RALF_STATE_DIR": str(tmp_path), "SEMAPHORE_URL": fake216.url, "SEMAPHORE_TOKEN": fake216.token}
+    code, out, err = run_cli("--platform", str(repo_root / "platform.yaml"), "semaphore", "templates", env=env)
+    assert code != 0 and "502 Bad Gateway" in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+
+
+def test_a_server_that_accepts_and_never_answers_is_reported_within_the_budget(fake216):
+    import time
+
+    from ralf.semaphore.client import SemaphoreClient
+    from ralf.semaphore.errors import SemaphoreUnreachable
+
+    fake216.hang_next(10, method="GET", seconds=30)
+    with SemaphoreClient(fake216.url, token=fake216.token, retries=3, backoff=0.05, timeout=1.0) as c:
+        t0 = time.monotonic()
+        with pytest.raises(SemaphoreUnreachable, match="timed out") as e:
+            c.list_projects()
+        assert time.monotonic() - t0 < 3.0  # retries share the one budget, never 4 x the timeout
+    assert e.value.sent is True  # the request reached the server: a POST must not simply be sent again
+
+
+def test_refused_connection_is_known_not_to_have_reached_the_server():
+    from ralf.semaphore.client import SemaphoreClient
+    from ralf.semaphore.errors import SemaphoreUnreachable
+    from ports import free_port
+
+    with SemaphoreClient(f"http://127.0.0.1:{free_port()}", token="t", retries=0) as c:
+        with pytest.raises(SemaphoreUnreachable) as e:
+            c.start_task(1, 1)
+    assert e.value.sent is False
+
+
+def test_token_with_a_stray_line_end_is_refused_without_showing_it():
+    from ralf.semaphore.client import SemaphoreClient
+    from ralf.semaphore.errors import SemaphoreAuthError
+
+    with pytest.raises(SemaphoreAuthError) as e:
+        SemaphoreClient("http://127.0.0.1:9", token="s3cr3t-token-value\r")
+    assert "s3cr3t" not in str(e.value) and "CR" in str(e.value)

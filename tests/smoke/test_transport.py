@@ -29,7 +29,12 @@ class FakeRunner:
         return self.result
 
 
-SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=accept-new"]
+def ssh_opts() -> list[str]:
+    """Host keys are recorded on first contact in ralf's one known_hosts file, and checked ever after."""
+    from ralf.paths import known_hosts
+
+    return ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", f"UserKnownHostsFile={known_hosts()}",
+            "-o", "StrictHostKeyChecking=accept-new"]
 
 
 def test_default_platform_uses_pct_over_ssh_to_the_node(default_platform):
@@ -41,7 +46,7 @@ def test_default_platform_uses_pct_over_ssh_to_the_node(default_platform):
     res = t.run(vw, default_platform.exec.unit_command.format(unit="nginx"), 5)
     assert res.rc == 0 and res.transport_error is None
     assert runner.calls == [
-        (["ssh", *SSH_OPTS, "-i", "/opt/ralf/runtime/secrets/ralf_ed25519", "root@10.10.10.10",
+        (["ssh", *ssh_opts(), "-i", "/opt/ralf/runtime/secrets/ralf_ed25519", "root@10.10.10.10",
           "pct exec 4020 -- systemctl is-active nginx"], 10)  # 5 s for the command + ssh's 5 s to connect
     ]
 
@@ -51,14 +56,14 @@ def test_pct_keeps_the_port_commands_words_intact(default_platform):
     t = dataclasses.replace(transport_for(default_platform), runner=runner)
     cmd = default_platform.exec.port_command.format(host="127.0.0.1", port=8080)
     t.run(default_platform.services["vaultwarden"], cmd, 3)
-    assert runner.calls[0][0][-1] == "pct exec 4020 -- timeout 3 bash -c '</dev/tcp/127.0.0.1/8080'"
+    assert runner.calls[0][0][-1] == "pct exec 4020 -- timeout 3 bash -c '</dev/tcp/$1/$2' app_port 127.0.0.1 8080"
 
 
 def test_ssh_transport_goes_straight_to_the_ct(default_platform):
     runner = FakeRunner()
     t = SshTransport(user="admin", key_file="/k/id", runner=runner)
     t.run(default_platform.services["n8n"], "systemctl is-active n8n", 4)
-    assert runner.calls == [(["ssh", *SSH_OPTS, "-i", "/k/id", "admin@10.10.40.30", "systemctl is-active n8n"], 9)]
+    assert runner.calls == [(["ssh", *ssh_opts(), "-i", "/k/id", "admin@10.10.40.30", "systemctl is-active n8n"], 9)]
     assert t.where(default_platform.services["n8n"]) == "ssh 10.10.40.30"
 
 

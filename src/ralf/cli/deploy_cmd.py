@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 
@@ -57,8 +58,8 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     from ralf.journal import Journal
     from ralf.planner import build_plan
 
-    if timeout is not None and timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError("--timeout must be a positive, finite number of seconds")
     if only_failed_step and resume is None:
         raise UsageError("--only-failed-step goes with --resume")
     journal = None

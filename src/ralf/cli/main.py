@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as e:  # the machine, not ralf: a full disk, a vanished directory, too many open files
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        click.echo(f"ralf: {e.strerror or e}{where}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

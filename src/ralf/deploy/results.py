@@ -33,6 +33,9 @@ class StepContext:
     on_line: Callable[[str], None] = lambda line: None
     on_status: Callable[[str], None] = lambda status: None
     on_task: Callable[[int, str | None], None] = lambda task_id, url: None
+    #: a resumed step's earlier attempts, newest first, ``{"run_id", "task_id", "result", "message"}`` each:
+    #: their tasks may have gone on after ralf lost sight of them
+    earlier: list[dict] = field(default_factory=list)
     wants_log: bool = True  # False (--no-log): an executor need not fetch the log of a step that succeeds
 
 

@@ -59,9 +59,10 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
                                 duration=sr.duration, from_run=sr.from_run, finished_at=old.get("finished_at"))
             reporter.skipped(i, n, plan.steps[i], sr.from_run)
 
+    earlier = _earlier_attempts(journal, resume["run"], start_index) if resume else []
     try:
         result = _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout,
-                            probes, run_checks, clock)
+                            probes, run_checks, clock, earlier)
     except BaseException:
         journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
         raise
@@ -85,7 +86,7 @@ class _Unavailable:
 
 
 def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout, probes,
-               run_checks, clock) -> str:
+               run_checks, clock, earlier=()) -> str:
     n = len(plan.steps)
     result = SUCCEEDED
     for i in range(start_index, n):
@@ -103,6 +104,7 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
         ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
                           on_line=lambda text, _t=step.template: reporter.line(_t, text),
                           on_status=reporter.status, on_task=on_task,
+                          earlier=list(earlier) if i == start_index else [],
                           wants_log=getattr(reporter, "show_log", True))
         try:
             outcome = executor.run_step(step, ctx)
@@ -131,6 +133,26 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
             result = "interrupted" if outcome.interrupted else (FAILED if sr.result == FAILED else STOPPED)
             break
     return result
+
+
+def _earlier_attempts(journal: Journal, run: dict, index: int) -> list[dict]:
+    """Step ``index``'s attempts in ``run`` and the runs it resumed, newest first, back to one that succeeded.
+
+    Any of their tasks may have gone on after ralf lost sight of it (a lost answer, an unconfirmed stop,
+    a killed ralf), so the executor looks at them before starting the step again.
+    """
+    out: list[dict] = []
+    seen: set[int] = set()
+    while run is not None and run["id"] not in seen:
+        seen.add(run["id"])
+        step = next((s for s in run["steps"] if s["idx"] == index), None)
+        if step is not None and step["result"] == SUCCEEDED:
+            break  # a step that succeeded and is run again on purpose (the plan restarts there)
+        if step is not None and step["result"] != NOT_RUN:
+            out.append({"run_id": run["id"], "task_id": step.get("task_id"), "result": step["result"],
+                        "message": step.get("message") or ""})
+        run = journal.run(run["resumed_from"]) if run.get("resumed_from") else None
+    return out
 
 
 def _triage(outcome: Any, step: Any, catalog: Any, probes: Any, run_checks: bool, run_id: int,

@@ -4,7 +4,12 @@
   mints an API token (expired again on :meth:`SemaphoreClient.close`).
 - Errors: typed (:mod:`ralf.semaphore.errors`); empty-body answers never reach ``.json()``.
 - Retries with exponential backoff on connection errors and 5xx, for idempotent methods only
-  (GET, HEAD, PUT, DELETE); a POST is sent exactly once.
+  (GET, HEAD, PUT, DELETE); a POST is sent exactly once. One call, retries included, takes at most
+  ``timeout`` seconds (15 s by default), so a server that accepts and never answers is reported in time.
+- Answers are checked for the shape each call promises (an object, a list of objects); anything else is a
+  :class:`SemaphoreBadAnswer` naming the endpoint and summarising what came back in one line.
+- The token never appears in a message: it is checked for characters an HTTP header cannot carry
+  before it is used, and masked in any error text.
 - Creates answered 204 without a body (2.10 keys, repositories, environments) are resolved by
   listing the collection and picking the object by name (the highest id, i.e. the newest).
 """
@@ -18,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreError, SemaphoreUnreachable, error_for
+from ralf.semaphore.errors import (SemaphoreAuthError, SemaphoreBadAnswer, SemaphoreError, SemaphoreUnreachable,
+                                   error_for, summarise_body)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
@@ -62,6 +68,11 @@ class SemaphoreClient:
         if url.endswith("/api"):
             url = url[: -len("/api")]
         self.base_url = url
+        for label, secret in (("the API token", token), ("the password", password)):
+            if secret is not None and (not secret or any(ord(c) < 33 or ord(c) == 127 for c in secret)):
+                raise SemaphoreAuthError(f"{label} for Semaphore is empty or holds a space, tab, CR, LF or "
+                                         "another control character (a stray line end in the file or variable?)")
+        self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
         self._token = token
@@ -155,30 +166,54 @@ class SemaphoreClient:
         headers: dict[str, str],
         retries: int | None = None,
     ) -> httpx.Response:
-        """Send with retries (idempotent methods only); raises SemaphoreUnreachable when nothing answers."""
+        """Send with retries (idempotent methods only) within ``self.timeout`` seconds in all.
+
+        Raises SemaphoreUnreachable when nothing answers; its ``sent`` is False when no attempt got as far
+        as the server (every connection attempt failed), so the request certainly had no effect.
+        """
         attempts = 1 + (self.retries if retries is None else retries) if method in IDEMPOTENT else 1
+        budget_end = time.monotonic() + self.timeout
         last: Exception | None = None
+        reached = False
+        tried = 0
         for attempt in range(attempts):
             if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
+                pause = self.backoff * (2 ** (attempt - 1))
+                if time.monotonic() + pause >= budget_end:
+                    break
+                time.sleep(pause)
+            left = budget_end - time.monotonic()
+            if left <= 0:
+                break
             self.sent.append((method, path))
+            tried += 1
             try:
                 resp = self._http.request(
-                    method, path, json=json, params=params, headers=headers or None
+                    method, path, json=json, params=params, headers=headers or None,
+                    timeout=httpx.Timeout(left, connect=min(left, 5.0)),
                 )
             except httpx.TransportError as e:
                 last = e
+                reached = reached or not isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
                 continue
             if resp.status_code >= 500 and attempt + 1 < attempts:
                 last = None
                 continue
             return resp
-        if last is None:
+        if last is None and tried:
             return resp  # the last 5xx answer
         raise SemaphoreUnreachable(
-            f"Semaphore at {self.base_url} did not answer {method} /api{path}: {_describe(last)}"
-            + (f" (after {attempts} attempts)" if attempts > 1 else "")
+            f"Semaphore at {self.base_url} did not answer {method} /api{path}: "
+            f"{self._mask(_describe(last)) if last else 'no time left'}"
+            + (f" (after {tried} attempts in {self.timeout:g} s)" if tried > 1 else ""),
+            sent=reached,
         )
+
+    def _mask(self, text: str) -> str:
+        for secret in (self._token, self._password):
+            if secret and len(secret) >= 4:  # a shorter one would mask ordinary letters
+                text = text.replace(secret, "***")
+        return text
 
     def _request(
         self,
@@ -189,7 +224,9 @@ class SemaphoreClient:
         params: dict | None = None,
         auth: bool = True,
         retries: int | None = None,
+        expect: type | None = None,
     ) -> Any:
+        """Send and decode; with ``expect`` (dict or list) any other answer is a SemaphoreBadAnswer."""
         headers = self._auth_headers() if auth else {}
         resp = self._send(method, path, json=json, params=params, headers=headers, retries=retries)
         if resp.status_code >= 400:
@@ -197,10 +234,29 @@ class SemaphoreClient:
             if resp.status_code == 401 and self._token and self._minted_token is None:
                 hint = "the API token (SEMAPHORE_TOKEN) is invalid or expired"
             raise error_for(method, "/api" + path, resp.status_code, resp.content, hint=hint)
-        return _json(resp)
+        if expect is None:
+            return _json(resp)
+        try:
+            data = _json(resp) if "json" in resp.headers.get("content-type", "") else _NOT_JSON
+        except SemaphoreError:
+            data = _NOT_JSON
+        if expect is list and data is None:
+            return []
+        if not isinstance(data, expect) or (expect is list and not all(isinstance(x, dict) for x in data)):
+            what = "an object" if expect is dict else "a list of objects"
+            got = summarise_body(resp.content) if data is _NOT_JSON or not resp.content.strip() else _json_kind(data)
+            raise SemaphoreBadAnswer(f"Semaphore {method} /api{path} answered {resp.status_code} with {got} "
+                                     f"where {what} was expected")
+        return data
 
     def get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params or None)
+
+    def get_object_at(self, path: str, **params: Any) -> dict:
+        return self._request("GET", path, params=params or None, expect=dict)
+
+    def get_list_at(self, path: str, **params: Any) -> list[dict]:
+        return self._request("GET", path, params=params or None, expect=list)
 
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, json=body)
@@ -262,7 +318,7 @@ class SemaphoreClient:
     # ------------------------------------------------------------------ projects
 
     def list_projects(self) -> list[dict]:
-        return _list(self.get("/projects"))
+        return self.get_list_at("/projects")
 
     def find_project(self, name: str) -> dict | None:
         """The project called ``name``; an error when several carry it."""
@@ -285,7 +341,7 @@ class SemaphoreClient:
 
     def list_objects(self, kind: str, project_id: int) -> list[dict]:
         segment, _ = KINDS[kind]
-        return _list(self.get(f"/project/{project_id}/{segment}"))
+        return self.get_list_at(f"/project/{project_id}/{segment}")
 
     def get_object(self, kind: str, project_id: int, object_id: int) -> dict:
         segment, _ = KINDS[kind]
@@ -341,17 +397,23 @@ class SemaphoreClient:
         caller must look at the template's last tasks before starting again.
         """
         body = {"template_id": int(template_id), **extra}
-        data = self.post(f"/project/{project_id}/tasks", body)
-        if not isinstance(data, dict) or "id" not in data:
-            raise SemaphoreError(f"Semaphore started a task of template {template_id} but returned no task")
+        data = self._request("POST", f"/project/{project_id}/tasks", json=body, expect=dict)
+        if not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
+            raise SemaphoreBadAnswer(f"Semaphore POST /api/project/{project_id}/tasks answered a task without "
+                                     f"a numeric id ({_json_kind(data)})")
         return data
 
     def get_task(self, project_id: int, task_id: int) -> dict:
-        return self.get(f"/project/{project_id}/tasks/{task_id}")
+        """The task object; its ``status`` is always a string (a missing or odd one is a SemaphoreBadAnswer)."""
+        path = f"/project/{project_id}/tasks/{task_id}"
+        data = self.get_object_at(path)
+        if not isinstance(data.get("status"), str):
+            raise SemaphoreBadAnswer(f"Semaphore GET /api{path} answered a task without a status ({_json_kind(data)})")
+        return data
 
     def task_output(self, project_id: int, task_id: int) -> list[dict]:
         """The whole log so far: records with ``output`` (one line) and ``time``, oldest first."""
-        return _list(self.get(f"/project/{project_id}/tasks/{task_id}/output"))
+        return self.get_list_at(f"/project/{project_id}/tasks/{task_id}/output")
 
     def stop_task(self, project_id: int, task_id: int, force: bool = False) -> None:
         # 2.10 rejects an empty body, so the body is always sent.
@@ -360,7 +422,8 @@ class SemaphoreClient:
     def last_tasks(self, project_id: int, template_id: int, limit: int = 10) -> list[dict]:
         """The template's most recent tasks (``GET templates/<id>/tasks/last?limit=N``, N ≤ 200)."""
         limit = max(1, min(int(limit), 200))
-        return _list(self.get(f"/project/{project_id}/templates/{template_id}/tasks/last", limit=limit))
+        tasks = self.get_list_at(f"/project/{project_id}/templates/{template_id}/tasks/last", limit=limit)
+        return [t for t in tasks if isinstance(t.get("id"), int)]
 
 
 def _json(resp: httpx.Response) -> Any:
@@ -378,12 +441,19 @@ def _json(resp: httpx.Response) -> Any:
         ) from None
 
 
-def _list(data: Any) -> list[dict]:
+_NOT_JSON = object()
+
+
+def _json_kind(data: Any) -> str:
+    """A short description of a decoded JSON value, for messages (never the whole value)."""
     if data is None:
-        return []
-    if not isinstance(data, list):
-        raise SemaphoreError(f"Semaphore answered with {type(data).__name__} where a list was expected")
-    return data
+        return "null"
+    if isinstance(data, dict):
+        keys = ", ".join(sorted(map(str, data))[:6])
+        return f"an object with keys {keys}" if keys else "an empty object"
+    if isinstance(data, list):
+        return f"a list of {len(data)} item(s)" if data else "an empty list"
+    return f"a JSON {type(data).__name__} ({str(data)[:40]!r})"
 
 
 def _describe(e: Exception) -> str:

@@ -7,6 +7,7 @@ built from the request (method, path), the status and what that status usually m
 from __future__ import annotations
 
 import json
+import re
 
 from ralf.errors import SemaphoreError
 
@@ -32,7 +33,19 @@ class SemaphoreServerError(SemaphoreError):
 
 
 class SemaphoreUnreachable(SemaphoreError):
-    """No HTTP answer at all: connection refused, timeout, TLS failure, dropped connection."""
+    """No HTTP answer at all: connection refused, timeout, TLS failure, dropped connection.
+
+    ``sent`` is False only when the request certainly never reached the server (the connection could
+    not be opened): only then may a non-idempotent request be sent again without looking first.
+    """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class SemaphoreBadAnswer(SemaphoreError):
+    """The server answered, but not with the shape the request promises (an HTML page, null, a list)."""
 
 
 _MEANING = {
@@ -44,17 +57,35 @@ _MEANING = {
 }
 
 
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def summarise_body(body: bytes, limit: int = 120) -> str:
+    """One line describing an answer body: an HTML page by its title, other text by its first words."""
+    if not body or not body.strip():
+        return "an empty body"
+    head = body[:4096]
+    if head.lstrip()[:1] == b"<" or b"<html" in head.lower():
+        m = _TITLE.search(head)
+        title = " ".join(m.group(1).decode("utf-8", "replace").split()) if m else ""
+        if not title:
+            title = " ".join(_TAG.sub(" ", head.decode("utf-8", "replace")).split())
+        return f"an HTML page ({title[:limit] or 'untitled'})"
+    text = " ".join(head.decode("utf-8", "replace").split())
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
+
+
 def server_message(body: bytes) -> str | None:
-    """The ``error`` text of a JSON error body, if there is one."""
+    """The ``error`` text of a JSON error body (one line), or a one-line summary of any other body."""
     if not body or not body.strip():
         return None
     try:
         data = json.loads(body)
     except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return text[:200] or None
+        return summarise_body(body)
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+        return " ".join(data["error"].split())[:300]
     return None
 
 

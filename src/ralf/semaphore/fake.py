@@ -26,6 +26,10 @@ works against Semaphore 2.10 and 2.16+:
 
 Test hooks: :attr:`FakeSemaphore.requests` (every request with its answer), :meth:`fail_next`,
 :meth:`drop_next`, :meth:`lose_next_start_response`, :meth:`expire_token`, and direct state access.
+Fault injection (the failures a real server, its proxy or the network produce): :meth:`garble_next`
+(200 with a non-object: ``null``, an HTML portal page), :meth:`slow_next` (an answer later than the
+client waits, the work done before or after the wait), :meth:`hang_next` (accepts, never answers) and
+:meth:`outage` (every request dropped or answered by a proxy's error page for a while).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import re
 import secrets
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -159,9 +164,13 @@ class Logged:
 @dataclass
 class _Rule:
     count: int
-    status: int  # 0 = drop the connection
+    status: int | None  # 0 = drop the connection; None = the normal answer
     method: str | None
     path: str | None
+    body: bytes | None = None  # answered instead of the normal payload (with ``ctype``)
+    ctype: str = "application/json"
+    delay: float = 0.0  # seconds the answer is held back
+    process: str = "no"  # "no": the request has no effect; "before"/"after": it is handled before/after the delay
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (self.path is None or self.path in path)
@@ -205,6 +214,7 @@ class FakeSemaphore:
         self.requests: list[Logged] = []
         self._rules: list[_Rule] = []
         self._lose_start = 0
+        self._outage: tuple[float, int, bytes | None, str] | None = None
         self._ids: dict[str, int] = {}
         self.projects: dict[int, dict] = {}
         self.objects: dict[str, dict[int, dict]] = {k: {} for k in KIND_SEGMENTS}
@@ -230,7 +240,7 @@ class FakeSemaphore:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
@@ -280,6 +290,37 @@ class FakeSemaphore:
         """Close the connection of the next ``n`` matching requests without answering (nothing is done)."""
         with self.lock:
             self._rules.append(_Rule(n, 0, method, path))
+
+    def garble_next(self, n: int = 1, body: bytes | str = b"null", *, ctype: str = "application/json",
+                    status: int = 200, method: str | None = None, path: str | None = None) -> None:
+        """Answer the next ``n`` matching requests with ``status`` and ``body`` (nothing is done)."""
+        data = body.encode() if isinstance(body, str) else body
+        with self.lock:
+            self._rules.append(_Rule(n, status, method, path, body=data, ctype=ctype))
+
+    def slow_next(self, n: int = 1, delay: float = 1.0, *, work: str = "before", method: str | None = None,
+                  path: str | None = None, drop: bool = False) -> None:
+        """Hold the answer of the next ``n`` matching requests ``delay`` seconds; the request takes effect
+        ``work="before"`` the wait (a late answer) or ``"after"`` it (a server slow to process); with
+        ``drop`` the connection is then closed instead of answered."""
+        if work not in ("before", "after"):
+            raise ValueError("work must be 'before' or 'after'")
+        with self.lock:
+            self._rules.append(_Rule(n, 0 if drop else None, method, path, delay=delay, process=work))
+
+    def hang_next(self, n: int = 1, *, method: str | None = None, path: str | None = None,
+                  seconds: float = 3600.0) -> None:
+        """Accept the next ``n`` matching requests and never answer them (until ``seconds`` or shutdown)."""
+        with self.lock:
+            self._rules.append(_Rule(n, 0, method, path, delay=seconds))
+
+    def outage(self, seconds: float, *, status: int = 0, body: bytes | str | None = None,
+               ctype: str = "text/html") -> None:
+        """For the next ``seconds`` every request is dropped (``status`` 0) or answered ``status`` + ``body``
+        (a reverse proxy's error page) without reaching the server."""
+        data = body.encode() if isinstance(body, str) else body
+        with self.lock:
+            self._outage = (time.monotonic() + seconds, status, data, ctype)
 
     def drop_websockets(self) -> None:
         """Close every open ``/api/ws`` connection (as a server restart or a proxy timeout would)."""
@@ -944,6 +985,14 @@ def _without_template_details(listed: dict) -> None:
     listed["survey_vars"] = None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gives up and closes its connection is normal here, not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class _UndecodableType:
     pass
 
@@ -975,13 +1024,20 @@ class _Handler(BaseHTTPRequestHandler):
             if rule is not None:
                 rule.count -= 1
                 fake._rules = [r for r in fake._rules if r.count > 0]
-        if rule is not None:
-            if rule.status == 0:
+            elif fake._outage is not None and time.monotonic() < fake._outage[0]:
+                _, status, data, ctype = fake._outage
+                rule = _Rule(1, status, None, None, body=data, ctype=ctype)
+        if rule is not None and rule.process == "no":
+            if rule.delay:
+                fake._shutdown.wait(rule.delay)
+            entry.status = rule.status or 0
+            if not rule.status:
                 self._drop()
-                return
-            entry.status = rule.status
-            self._answer(rule.status, None, "application/json")
+            else:
+                self._answer(rule.status, rule.body, rule.ctype)
             return
+        if rule is not None and rule.process == "after":
+            fake._shutdown.wait(rule.delay)
         if (parts.path.rstrip("/") == "/api/ws" and fake.websocket and self.command == "GET"
                 and "websocket" in (self.headers.get("Upgrade") or "").lower()):
             self._websocket(entry)
@@ -995,11 +1051,18 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"error": e.message, **e.extra} if e.message else None
         except Exception as e:  # a bug in the fake: answer 500 like a Go panic would, but visibly
             status, payload, ctype = 500, {"error": f"fake server bug: {type(e).__name__}: {e}"}, "application/json"
+        if rule is not None and rule.process == "before":
+            fake._shutdown.wait(rule.delay)
+            if rule.status == 0:
+                status = 0
         entry.status = status
         if status == 0:
             self._drop()
             return
-        entry.size = self._answer(status, payload, ctype)
+        try:
+            entry.size = self._answer(status, payload, ctype)
+        except OSError:  # the client gave up waiting and closed the connection
+            self.close_connection = True
 
     def _websocket(self, entry: Logged) -> None:
         fake = self.server_fake
@@ -1034,6 +1097,8 @@ class _Handler(BaseHTTPRequestHandler):
             cookie, payload = payload[1], None
         if payload is None:
             data = b""
+        elif isinstance(payload, bytes):
+            data = payload
         elif isinstance(payload, str):
             data = payload.encode()
         else:

@@ -2,7 +2,8 @@
 
 Precedence, first match wins:
 
-- URL: ``$SEMAPHORE_URL``, else ``semaphore.url``;
+- URL: ``$SEMAPHORE_URL``, else ``semaphore.url``; ``http://`` (the token in clear text) is refused unless
+  the server is on this machine (loopback) or ``$SEMAPHORE_ALLOW_HTTP=1`` says so;
 - CA file: ``$SEMAPHORE_CA_FILE``, else ``semaphore.ca_file`` (relative to the platform file), else the
   platform's own CA (``<secrets>/ca/ca.pem``) when it exists; TLS is
   always verified (system trust store when no CA file is given);
@@ -70,6 +71,8 @@ def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None
     url = env.get("SEMAPHORE_URL") or (sem.url if sem else None)
     if not url:
         raise UsageError("no Semaphore server: the platform file has no semaphore section and SEMAPHORE_URL is unset")
+    url = checked_url(url, "SEMAPHORE_URL" if env.get("SEMAPHORE_URL") else "semaphore.url",
+                      allow_http=env.get("SEMAPHORE_ALLOW_HTTP", "") in ("1", "yes", "true"))
     ca = env.get("SEMAPHORE_CA_FILE") or (str(platform.resolve_path(sem.ca_file)) if sem and sem.ca_file else None)
     if ca is None:
         from ralf.smoke.checks import ca_file_of
@@ -97,6 +100,31 @@ def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None
         raise SecretError(f"{path} lacks {' and '.join(missing)}")
     return SemaphoreSettings(url, ca, user=values["SEMAPHORE_ADMIN_NAME"], password=values["SEMAPHORE_ADMIN_PASSWORD"],
                              source=str(path))
+
+
+def checked_url(url: str, source: str, *, allow_http: bool) -> str:
+    """The Semaphore URL, or one clear error: malformed, or plain http:// to another machine."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from ralf import values
+
+    try:
+        values.url(url)
+    except ValueError as e:
+        raise UsageError(f"{source}: {e}") from None
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not allow_http:
+        host = parts.hostname or ""
+        try:
+            local = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = host == "localhost"
+        if not local:
+            raise UsageError(f"{source} is {url}: plain http:// would send the Semaphore token unencrypted; "
+                             "use https:// (with semaphore.ca_file for an internal CA), or set "
+                             "SEMAPHORE_ALLOW_HTTP=1 to accept that")
+    return url
 
 
 def client_from_settings(settings: SemaphoreSettings, **kwargs) -> SemaphoreClient:

@@ -293,9 +293,16 @@ def check_tls(pc, ctx: Context) -> Outcome:
     return Outcome(OK, f"certificate valid {whole} more days for {name}, {trust}", whole)
 
 
+def shell_command(template: str, **values) -> str:
+    """Fill a command template; each value becomes one shell word (quoted), whatever it holds."""
+    import shlex
+
+    return template.format_map({k: shlex.quote(str(v)) if v != "" else "" for k, v in values.items()})
+
+
 def check_unit(pc, ctx: Context) -> Outcome:
     c = pc.check
-    cmd = ctx.platform.exec.unit_command.format_map({"unit": c.unit, "host": ctx.service.ip, "port": ""})
+    cmd = shell_command(ctx.platform.exec.unit_command, unit=c.unit, host=ctx.service.ip, port="")
     res = ctx.transport.run(ctx.service, cmd, c.timeout)
     if res.transport_error:
         return Outcome(WARN, f"could not check: {res.transport_error}")
@@ -313,7 +320,7 @@ def check_unit(pc, ctx: Context) -> Outcome:
 
 def check_app_port(pc, ctx: Context) -> Outcome:
     c = pc.check
-    cmd = ctx.platform.exec.port_command.format_map({"host": c.host, "port": c.port, "unit": ""})
+    cmd = shell_command(ctx.platform.exec.port_command, host=c.host, port=c.port, unit="")
     res = ctx.transport.run(ctx.service, cmd, c.timeout)
     if res.transport_error:
         return Outcome(WARN, f"could not check: {res.transport_error}")

@@ -9,7 +9,9 @@ changed tasks, which the summary shows (a second run of a converged stack report
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from ralf.catalog import Stack
 from ralf.errors import ExternalToolError
 from ralf.inventory import inventory_ini
 from ralf.model import Platform
+from ralf.paths import ssh_host_key_options
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.process import run_streamed
 
@@ -56,7 +59,9 @@ def playbook_path(platform: Platform, stack_name: str) -> Path:
 
 def write_inventory(platform: Platform, run_dir: Path) -> Path:
     path = run_dir / INVENTORY
-    path.write_text(inventory_ini(platform), encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(inventory_ini(platform))
     return path
 
 
@@ -92,6 +97,13 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
         roles = [str(repo_root / "ansible" / "roles")] if (repo_root / "ansible" / "roles").is_dir() else []
         roles += [str(home / "roles"), "/usr/share/ansible/roles", "/etc/ansible/roles"]
         env["ANSIBLE_ROLES_PATH"] = ":".join(roles)
+    chosen = platform.lxc_host is not None or "StrictHostKeyChecking" in platform.ansible.ssh_common_args
+    if "ANSIBLE_SSH_ARGS" not in base and not chosen:
+        # host keys recorded on first contact and checked ever after; a platform that chose its own host key
+        # checking (the local LXC node's pre-recorded keys, explicit ssh_common_args) keeps it
+        env["ANSIBLE_SSH_ARGS"] = " ".join(["-C", "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+                                            *map(shlex.quote, ssh_host_key_options())])
+        env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     key = platform.secrets_path / SSH_PRIVATE_KEY
     # On a local LXC node the key may not exist yet: the run's *-lxc stack makes it with the CT.
     if "ANSIBLE_PRIVATE_KEY_FILE" not in base and (key.is_file() or platform.lxc_host is not None):

@@ -1,8 +1,10 @@
 """One stack run at a time per state directory: an ``fcntl`` lock on ``<state_dir>/stacks.lock``.
 
 The holder writes who it is (pid, host, command, start time) into the lock file, so a second run can
-say who is in the way. The kernel drops the lock when the holder dies, so a crashed run never
-leaves a stale lock behind.
+say who is in the way. The lock's file descriptor is handed to every child the run starts (see
+:func:`held_fds`), so the kernel drops the lock only when the run *and all its children* are gone: a
+``kill -9`` of ralf leaves no stale lock, and no window in which a second run overlaps a playbook or
+OpenTofu process the first one left behind.
 """
 
 from __future__ import annotations
@@ -20,14 +22,32 @@ from typing import Callable
 from ralf.errors import LockHeldError, RalfError
 
 LOCK_NAME = "stacks.lock"
+_HELD: set[int] = set()  # descriptors of the locks this process holds
+
+
+def held_fds() -> tuple[int, ...]:
+    """Lock descriptors a child process must inherit (``Popen(pass_fds=...)``) to keep the lock held."""
+    return tuple(sorted(_HELD))
+
+
+def _alive(pid: object) -> bool:
+    try:
+        os.kill(int(pid), 0)  # type: ignore[arg-type]
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def describe_holder(info: dict) -> str:
     if not info:
         return "another run (holder unknown)"
+    gone = info.get("host") == socket.gethostname() and not _alive(info.get("pid"))
     return (
         f"pid {info.get('pid', '?')} on {info.get('host', '?')} "
         f"(`{info.get('command', '?')}`, since {info.get('started', '?')})"
+        + ("; that ralf is gone but a program it started (ansible-playbook, tofu) still runs" if gone else "")
     )
 
 
@@ -91,6 +111,7 @@ class StackLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         self._fd = fd
+        _HELD.add(fd)
 
     def _blocking(self, fd: int) -> None:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
@@ -109,6 +130,7 @@ class StackLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        _HELD.discard(self._fd)
         try:
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, TextIO
 
 from ralf.errors import ExternalToolError
+from ralf.stacks.lock import held_fds
 
 
 class Redactor:
@@ -174,6 +175,7 @@ def run_streamed(
             errors="replace",
             bufsize=1,
             start_new_session=True,
+            pass_fds=held_fds(),  # the stack lock stays held while the child lives, even if ralf is killed
         )
     except FileNotFoundError:
         raise ExternalToolError(f"{argv[0]} not found") from None

@@ -123,24 +123,35 @@ def new_run_dir(state_dir: Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     d = Path(state_dir) / "runs" / f"{stamp}-{_random.token_hex(3)}"
     try:
-        d.mkdir(parents=True, exist_ok=False)
+        # logs can hold what a playbook printed: readable by the owner only
+        d.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d.parent, 0o700)
+        d.mkdir(mode=0o700)
     except OSError as e:
         raise RalfError(f"cannot create the run directory {d}: {e.strerror or e}") from None
     return d
 
 
-def generated_secrets(platform: Platform) -> list[str]:
-    """Values of the ``@random`` secrets that exist, so a playbook that prints one is redacted in logs."""
-    from ralf.model import random_secret_length
-    from ralf.secrets import parse_env_text, required_secrets
+def secret_values(platform: Platform) -> list[str]:
+    """Every value held in the secrets directory (each ``KEY=value`` of its env files, the lines of any
+    other file such as a private key), so a log line that prints one is redacted."""
+    from ralf.secrets import parse_env_text
 
     values: list[str] = []
-    for fname, spec in required_secrets(platform).items():
+    try:
+        files = sorted(p for p in platform.secrets_path.iterdir() if p.is_file())
+    except OSError:
+        return values
+    for path in files:
         try:
-            have = parse_env_text((platform.secrets_path / fname).read_text(encoding="utf-8"))
+            if path.stat().st_size > 1_000_000:
+                continue
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        values += [have[k] for k, v in spec.items() if random_secret_length(v) is not None and have.get(k)]
+        env = parse_env_text(text)
+        values += list(env.values()) if env else [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 8
+                                                  and not ln.startswith("-----")]
     return values
 
 
@@ -227,7 +238,7 @@ def run_stacks(
         ctx = RunContext(
             platform=platform, state_dir=sd, run_dir=run_dir, repo_root=root, environ=env,
             tofu_binary=tofu_path, ansible_binary=ansible_path, on_output=on_output,
-            redact=Redactor([v for k, v in creds.items() if k in tofu.SECRET_ENV] + generated_secrets(platform)),
+            redact=Redactor([v for k, v in creds.items() if k in tofu.SECRET_ENV] + secret_values(platform)),
             ansible_retries=int(retries), ansible_retry_delay=float(delay),
             import_retries=int(i_retries), import_retry_delay=float(i_delay), allow_destroy=allowed,
         )
@@ -265,7 +276,7 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
             sr.log_path = ctx.run_dir / f"{i:02d}-{stack.name}.log"
             ctx.say(f"[ralf] === {stack.name} ({stack.type}, {sr.action}) [{i}/{len(stacks)}] ===")
             start = time.monotonic()
-            with open(sr.log_path, "w", encoding="utf-8") as log:
+            with open(sr.log_path, "w", encoding="utf-8", opener=_private) as log:
                 log.write(f"# {stack.name} ({stack.type}, {sr.action}) started {_now()}\n")
                 try:
                     if stack.type == "lxc":  # realised by ralf on the local LXC host: no OpenTofu
@@ -301,6 +312,10 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
     _write_summary(result)
 
 
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 def _stopped_by(signum: int | None) -> str:
     """Which signal stopped the stack (SIGINT is Ctrl-C or a deploy deadline; SIGTERM, Semaphore's stop)."""
     import signal
@@ -311,7 +326,8 @@ def _stopped_by(signum: int | None) -> str:
 def _write_summary(result: RunResult) -> None:
     path = result.run_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8", opener=_private) as f:
+        f.write(json.dumps(result.to_dict(), indent=2) + "\n")
     os.replace(tmp, path)
 
 

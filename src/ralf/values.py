@@ -1,0 +1,106 @@
+"""What a platform value is: hostnames (RFC 1123), hosts, systemd unit names, URLs, user names, paths.
+
+Each is an ``Annotated[str, ...]`` type for the pydantic model, so a value that could change the meaning of
+a command line, an inventory or a generated OpenTofu file (a space, a newline, a quote, ``${…}``) is
+rejected by ``ralf validate`` with the field's name, before anything runs. The code that passes values
+on still quotes them (argv elements, ``shlex.quote``, escaped templates): validation is the first wall,
+not the only one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}\.?\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")
+# systemd.unit(5): ASCII letters, digits, ":", "-", "_", ".", "\", and "@" for instances; at most 255 bytes
+UNIT_RE = re.compile(r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}\Z")
+USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\Z")
+ABS_PATH_RE = re.compile(r"/[A-Za-z0-9_./+-]*\Z")
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # a storage, bridge, region or template id part
+PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z")
+
+
+def _no_controls(v: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError("must not contain control characters (newline, tab, …)")
+    return v
+
+
+def _matching(regex: re.Pattern, what: str):
+    """A validator accepting the values ``regex`` matches; ``what`` says what else was expected."""
+    def check(v: str) -> str:
+        if not regex.match(v):
+            raise ValueError(f"{v!r} is not {what}")
+        return v
+
+    return check
+
+
+hostname = _matching(HOSTNAME_RE, "a hostname (RFC 1123: letters, digits and '-', dot-separated labels)")
+unit = _matching(UNIT_RE, "a systemd unit name (letters, digits, ':', '_', '.', '-', '@', '\\')")
+user = _matching(USER_RE, "a user name (lower-case letters, digits, '_', '.', '-')")
+abs_path = _matching(ABS_PATH_RE, "an absolute path of plain characters")
+word = _matching(WORD_RE, "a plain identifier (letters, digits, '_', '.', '-')")
+bucket = _matching(BUCKET_RE, "an S3 bucket name (3–63 lower-case letters, digits, '.', '-')")
+key_prefix = _matching(PREFIX_RE, "a key prefix (plain path segments separated by '/')")
+
+
+def host(v: str) -> str:
+    """An IP address or a hostname."""
+    try:
+        ipaddress.ip_address(v)
+        return v
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.match(v):
+        raise ValueError(f"{v!r} is neither an IP address nor a hostname")
+    return v
+
+
+URL_CHARS_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")  # RFC 3986, nothing else
+
+
+def url(v: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """An absolute URL with one of ``schemes``, a host and, if given, a port in 1–65535."""
+    _no_controls(v)
+    if not URL_CHARS_RE.match(v):
+        bad = sorted({c for c in v if not URL_CHARS_RE.match(c)})
+        raise ValueError(f"a URL must not contain {' '.join(map(repr, bad))} (percent-encode it)")
+    try:
+        parts = urlsplit(v)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"{v!r} is not a valid URL ({e})") from None
+    want = " or ".join(f"{s}://" for s in schemes)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"expected a {want} URL with a host, such as {schemes[-1]}://10.10.40.10/")
+    if port == 0:
+        raise ValueError(f"{v!r}: port 0 is not a port (1–65535)")
+    host(parts.hostname)
+    if parts.username or parts.password:
+        raise ValueError("credentials do not belong in a URL (use the secrets directory)")
+    return v
+
+
+def https_url(v: str) -> str:
+    return url(v, ("https",))
+
+
+Hostname = Annotated[str, AfterValidator(hostname)]
+Host = Annotated[str, AfterValidator(host)]
+UnitName = Annotated[str, AfterValidator(unit)]
+UserName = Annotated[str, AfterValidator(user)]
+AbsPath = Annotated[str, AfterValidator(abs_path)]
+Word = Annotated[str, AfterValidator(word)]
+Bucket = Annotated[str, AfterValidator(bucket)]
+KeyPrefix = Annotated[str, AfterValidator(key_prefix)]
+Url = Annotated[str, AfterValidator(url)]
+HttpsUrl = Annotated[str, AfterValidator(https_url)]
+Text = Annotated[str, AfterValidator(_no_controls)]
