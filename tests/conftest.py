@@ -19,6 +19,20 @@ LAB_PLATFORM = REPO / "examples" / "lab" / "platform.yaml"
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_raises_keyboard_interrupt():
+    """Ctrl-C behaves as in a terminal, however the suite was started.
+
+    A shell that starts the suite in the background ignores SIGINT for it, and Python then installs no
+    handler: the tests of Ctrl-C and of step timeouts (which interrupt like Ctrl-C) would see nothing.
+    """
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _loopback_only(tmp_path_factory):
     """Every test runs behind the network guard (see tests/network_guard.py)."""
     network_guard.install(tmp_path_factory.mktemp("network-guard-bin"))
