@@ -20,15 +20,20 @@ from ralf.model import Platform
 LAB_PLATFORM_ENV = "RALF_LAB_PLATFORM"
 
 
-def default_lab_platform() -> Path:
-    """``$RALF_LAB_PLATFORM``, else ``examples/lab/platform.yaml`` here or in ralf's own checkout."""
-    env = os.environ.get(LAB_PLATFORM_ENV)
+def bundled_platform(env_var: str, example: str) -> Path:
+    """``$env_var``, else ``examples/<example>/platform.yaml`` here or in ralf's own checkout."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
-    here = Path("examples/lab/platform.yaml")
+    here = Path("examples") / example / "platform.yaml"
     if here.exists():
         return here
-    return Path(__file__).resolve().parents[3] / "examples" / "lab" / "platform.yaml"
+    return Path(__file__).resolve().parents[3] / here
+
+
+def default_lab_platform() -> Path:
+    """``$RALF_LAB_PLATFORM``, else ``examples/lab/platform.yaml`` here or in ralf's own checkout."""
+    return bundled_platform(LAB_PLATFORM_ENV, "lab")
 
 
 def ensure_lab(platform: Platform) -> None:

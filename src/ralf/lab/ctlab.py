@@ -10,7 +10,6 @@ platform CA, a hung app (SIGSTOP).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,13 +26,9 @@ LAYERS = ("unit", "tls", "app")
 
 def default_ctlab_platform() -> Path:
     """``$RALF_CTLAB_PLATFORM``, else ``examples/ctlab/platform.yaml`` here or in ralf's own checkout."""
-    env = os.environ.get(CTLAB_PLATFORM_ENV)
-    if env:
-        return Path(env)
-    here = Path("examples/ctlab/platform.yaml")
-    if here.exists():
-        return here
-    return Path(__file__).resolve().parents[3] / "examples" / "ctlab" / "platform.yaml"
+    from ralf.lab.control import bundled_platform
+
+    return bundled_platform(CTLAB_PLATFORM_ENV, "ctlab")
 
 
 @dataclass
