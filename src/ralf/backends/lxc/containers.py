@@ -11,7 +11,6 @@ host keys strictly.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import subprocess
 import time
@@ -211,10 +210,6 @@ def record_host_key(known_hosts: Path, ip: str, pub: str) -> None:
     lines.append(f"{ip} {kind} {key}")
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     known_hosts.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def network_of(ip: str, cidr: str) -> int:
-    return ipaddress.ip_network(cidr).prefixlen
 
 
 def _run(argv: list[str], what: str) -> None:

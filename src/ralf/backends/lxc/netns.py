@@ -20,7 +20,6 @@ import contextlib
 import ctypes
 import ipaddress
 import os
-import shlex
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -125,10 +124,6 @@ def lxc_argv(name: str, argv: list[str]) -> list[str]:
     """``argv`` (an lxc-* command) run inside the namespace with a sysfs that shows its links."""
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _LXC_SHELL, "ralf-lxc",
             str(path(name)), f"/run/ralf-cgroup-{name}", *argv]
-
-
-def describe(argv: list[str]) -> str:
-    return shlex.join(argv)
 
 
 _libc = None
