@@ -1060,7 +1060,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         try:
-            entry.size = self._answer(status, payload, ctype)
+            self._answer(status, payload, ctype, entry)
         except OSError:  # the client gave up waiting and closed the connection
             self.close_connection = True
 
@@ -1091,7 +1091,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _answer(self, status: int, payload: Any, ctype: str) -> int:
+    def _answer(self, status: int, payload: Any, ctype: str, entry: Logged | None = None) -> None:
         cookie = None
         if isinstance(payload, tuple) and payload and payload[0] == "__cookie__":
             cookie, payload = payload[1], None
@@ -1111,9 +1111,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if data and self.command != "HEAD" and status != 204:
+            if entry is not None:  # before writing: the client may look at the log as soon as it has the body
+                entry.size = len(data)
             self.wfile.write(data)
-            return len(data)
-        return 0
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve  # type: ignore[assignment]
 
