@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,7 +124,7 @@ def main() -> None:
             argv = [sys.executable, "-m", "ralf", "--platform", str(files[n]), "validate"]
             medians[n] = statistics.median(timed(argv) for _ in range(args.repeat))
             print(f"  {n:6d} services  {medians[n]:7.3f} s  ({medians[n] / n * 1000:7.3f} ms per service)")
-        pairs = list(zip(sizes, sizes[1:]))
+        pairs = list(pairwise(sizes))
         if pairs:
             steps = [f"{a}->{b}: {(medians[b] - medians[a]) / (b - a) * 1000:.2f} ms" for a, b in pairs]
             print("marginal cost per added service (linear when about equal): " + ", ".join(steps))

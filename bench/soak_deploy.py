@@ -39,6 +39,7 @@ import time
 import traceback
 from collections import Counter
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +221,7 @@ def soak(n: int, seed: int) -> dict:
                 at = rng.randint(1, len(plan.steps) - (start if resume else 0))
                 result: dict = {}
 
-                def one(token=token, fault=fault, at=at, plan=plan, resume=resume):
+                def one(token=token, fault=fault, at=at, plan=plan, resume=resume, result=result):
                     try:
                         with SemaphoreClient(fake.url, token=token, timeout=1.0, backoff=0.02) as c:
                             faulty = FaultyClient(c, fake, fault, at, rng)
@@ -282,7 +283,7 @@ def judge(runs: dict, tasks: dict) -> tuple[int, int, list[str]]:
     dups = []
     for key, ts in by_step.items():
         ts.sort(key=lambda t: t["id"])
-        for a, b in zip(ts, ts[1:]):
+        for a, b in pairwise(ts):
             if a["status"] == "success" or _ts(a["end"]) > _ts(b["created"]):
                 dups.append(f"step {key}: task {b['id']} started while task {a['id']} was {a['status']}")
     notes = dups + [f"task {i} ({tasks[i]['message']!r}, {tasks[i]['status']}) is not in the journal" for i in unknown]

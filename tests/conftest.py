@@ -9,9 +9,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import network_guard
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLATFORM = REPO / "platform.yaml"

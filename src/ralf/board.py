@@ -12,7 +12,7 @@ certificate has expired), ``warn`` (certificate close to expiry, or applied sinc
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 WARN_DAYS = 14
@@ -24,14 +24,14 @@ def _when(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     try:
         d = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def age_text(seconds: float | None) -> str:
@@ -66,7 +66,7 @@ def _event(ev: dict | None, now: datetime) -> dict | None:
 
 def board_rows(rows: list[dict], *, now: datetime | None = None, warn_days: int = WARN_DAYS) -> list[dict]:
     """Journal rows → board rows with ``state`` (ok/warn/fail/never), ``note``, ages and certificate days."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out = []
     for r in rows:
         smoke_raw = r.get("last_smoke") or None
@@ -123,8 +123,8 @@ TEXT_COLUMNS = ["group", "service", "state", "last apply", "last smoke", "cert d
 
 def plain_table(columns: list[str], rows: list[list[str]]) -> str:
     """Aligned columns without box drawing or colour, one line per row: for pipes, logs and grep."""
-    widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [columns, *rows]]
+    widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows, strict=False)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)).rstrip() for r in [columns, *rows]]
     return "\n".join(lines) + "\n"
 
 CSS = """
@@ -173,7 +173,7 @@ def _event_cell(ev: dict | None) -> str:
 
 def render_html(board: list[dict], *, title: str = "ralf status", generated_at: datetime | None = None) -> str:
     """One self-contained page (inline CSS, no scripts, no external assets)."""
-    generated_at = generated_at or datetime.now(timezone.utc)
+    generated_at = generated_at or datetime.now(UTC)
     counts = summary(board)
     parts = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -24,7 +24,7 @@ import os
 import socket
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ FINAL_STEP_RESULTS = ("succeeded", "failed", "stopped")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def this_host() -> str:
@@ -147,7 +147,7 @@ class PlatformId:
     file: str | None
 
     @classmethod
-    def of(cls, platform: Any) -> "PlatformId":
+    def of(cls, platform: Any) -> PlatformId:
         source = getattr(platform, "source", None)
         return cls(platform.name, str(Path(source).resolve()) if source else None)
 
@@ -228,7 +228,7 @@ class Journal:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -238,7 +238,7 @@ class Journal:
 
     @_guarded
     def start_run(self, plan: Any, *, executor: str, request_args: dict | None = None,
-                  platform: "str | PlatformId | None" = None, resumed_from: int | None = None,
+                  platform: str | PlatformId | None = None, resumed_from: int | None = None,
                   owner: dict | None = None) -> int:
         """Record a new run and its planned steps (all ``not run``); returns the run id.
 

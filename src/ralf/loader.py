@@ -162,7 +162,7 @@ def _expected(err: dict[str, Any]) -> str:
     return msg
 
 
-def _format(source: str, loc: list, message: str, lines: "_LineFinder") -> str:
+def _format(source: str, loc: list, message: str, lines: _LineFinder) -> str:
     place = _place(loc) or "(top level)"
     line = lines.find(loc)
     at = f" (line {line})" if line else ""

@@ -9,16 +9,15 @@ Unknown keys are errors everywhere (``extra="forbid"``) so that a typo cannot pa
 
 
 import ipaddress
-import re
-from typing import Annotated, Literal, Union
-
 import os
+import re
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from ralf import values
-from ralf.values import AbsPath, Bucket, Host, Hostname, HttpsUrl, KeyPrefix, Text, UnitName, Url, UserName, Word
+from ralf.values import AbsPath, Bucket, Host, Hostname, KeyPrefix, Text, UnitName, Url, UserName, Word
 
 STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -113,17 +112,7 @@ class S3Check(_CheckBase):
 
 
 Check = Annotated[
-    Union[
-        TcpCheck,
-        HttpCheck,
-        TlsCheck,
-        UnitCheck,
-        AppPortCheck,
-        PostgresCheck,
-        SmtpCheck,
-        ImapsCheck,
-        S3Check,
-    ],
+    TcpCheck | HttpCheck | TlsCheck | UnitCheck | AppPortCheck | PostgresCheck | SmtpCheck | ImapsCheck | S3Check,
     Field(discriminator="kind"),
 ]
 
@@ -346,7 +335,7 @@ class Service(Strict):
     ct_id: int | None = Field(None, ge=100, le=999_999_999)
     node: Hostname | None = None  # Proxmox node of the CT; None = proxmox.node
     size: Size | None = None
-    stacks: list[Union[str, StackRef]]
+    stacks: list[str | StackRef]
     units: list[UnitName] = []
     app_port: int | None = Field(None, ge=1, le=65535)
     endpoint: Url | None = None

@@ -24,8 +24,9 @@ import re
 import shlex
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from ralf.paths import ssh_host_key_options
 

@@ -15,6 +15,7 @@ from ralf.hints import commands_in
 
 from .conftest import PORTAL_FAIL
 
+
 @pytest.fixture
 def default(platform_args):
     return platform_args

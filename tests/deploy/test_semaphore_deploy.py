@@ -414,7 +414,7 @@ def test_ctrl_c_during_the_start_stops_the_task_that_was_started(fake, client, j
     s = report.steps[0]
     [task_id] = fake.tasks
     assert report.exit_code == 130 and s.result == "stopped" and s.task_id == task_id
-    assert wrapped.stop_calls == [task_id] and "task %d stopped" % task_id in s.message
+    assert wrapped.stop_calls == [task_id] and f"task {task_id} stopped" in s.message
     deadline = time.monotonic() + 3
     while fake.tasks[task_id]["status"] != "stopped":
         assert time.monotonic() < deadline

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from runbook_expectations import NEW_SERVICE_YAML, ORIGINAL_28
 
 

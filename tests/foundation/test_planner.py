@@ -5,11 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from runbook_expectations import NEW_SERVICE_YAML, STANDARD
 
 from ralf.errors import UsageError
 from ralf.planner import build_plan
-
-from runbook_expectations import NEW_SERVICE_YAML, STANDARD
 
 
 def names(plan):

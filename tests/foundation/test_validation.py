@@ -83,7 +83,7 @@ def test_duplicate_yaml_keys_are_rejected(repo_root):
 
 def test_line_numbers_point_at_the_key(repo_root):
     text = _edit(repo_root, ("    ip: 10.10.40.30", "    ip: 10.11.40.30"))
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "10.11.40.30" in l)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "10.11.40.30" in ln)
     assert f"(line {line})" in _problems(text)[0]
 
 

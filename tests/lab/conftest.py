@@ -7,9 +7,9 @@ lab a developer has running on this machine is never touched; its stacks are the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+
 from .lab_support import MOVES, lab_processes, write_test_lab  # noqa: F401
 
 

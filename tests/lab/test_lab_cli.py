@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import sys
+
+from ralf.lab import supervisor
 
 from .lab_support import LAB
 from .test_lab_supervisor import free_port, web_unit
-
-from ralf.lab import supervisor
 
 LAB_PLATFORM = str(LAB / "platform.yaml")
 

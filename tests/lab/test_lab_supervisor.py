@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from ports import free_port
+
 from ralf.lab import paths, supervisor
 from ralf.lab.supervisor import LabError
 

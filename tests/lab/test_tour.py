@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from .lab_support import REPO, lab_processes, write_test_lab
 
 from ralf.hints import commands_in
+
+from .lab_support import REPO, lab_processes, write_test_lab
 
 pytestmark = pytest.mark.timeout(600)  # quickstart, the tour and its pasted hints: real Ansible runs, slow on a loaded machine
 

@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import network_guard
 import pytest
 
-import network_guard
 from tests.lxc.conftest import require_lxc
 
 # Real converges take minutes each on 2 cores: well past the suite's default 300 s per test.

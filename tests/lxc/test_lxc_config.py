@@ -145,8 +145,8 @@ def test_lxc_transport_needs_an_lxc_host(tmp_path):
 def test_lxc_stacks_need_no_tofu_nor_state_backend():
     platform = load_platform(CTLAB)
     assert platform.proxmox is None and platform.state_backend is None
-    from ralf.stacks.runner import preflight
     from ralf.catalog import Catalog
+    from ralf.stacks.runner import preflight
 
     stacks = [s for s in Catalog(platform).stacks if s.type == "lxc"]
     tofu_path, _, creds = preflight(platform, stacks, {"PATH": "/nonexistent"}, None)

@@ -12,9 +12,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import network_guard
 import pytest
 
-import network_guard
 from tests.lxc.conftest import CACHE, require_lxc
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # booting CTs on a busy 2-core machine

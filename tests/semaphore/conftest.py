@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sem_spec import load_spec
 
 

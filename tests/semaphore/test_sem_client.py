@@ -6,10 +6,10 @@ import time
 
 import httpx
 import pytest
-
 from ports import free_port
-from ralf.semaphore.client import SemaphoreClient, parse_version
+
 from ralf.errors import SemaphoreError
+from ralf.semaphore.client import SemaphoreClient, parse_version
 from ralf.semaphore.errors import (
     SemaphoreAuthError,
     SemaphoreBadRequest,
@@ -251,9 +251,10 @@ def test_a_server_that_accepts_and_never_answers_is_reported_within_the_budget(f
 
 
 def test_refused_connection_is_known_not_to_have_reached_the_server():
+    from ports import free_port
+
     from ralf.semaphore.client import SemaphoreClient
     from ralf.semaphore.errors import SemaphoreUnreachable
-    from ports import free_port
 
     with SemaphoreClient(f"http://127.0.0.1:{free_port()}", token="t", retries=0) as c:
         with pytest.raises(SemaphoreUnreachable) as e:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sem_state import one as _one
+from sem_state import project_id as _pid
 
 from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK, is_owned
 from ralf.semaphore.reconcile import seed
-from sem_state import one as _one, project_id as _pid
 
 MARKED_ENV = json.dumps({"RALF_MANAGED": "1"})
 VAULTS = [{"id": 1, "vault_key_id": 0, "name": "prod"}]

@@ -8,8 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from ports import free_port
+
 from ralf.errors import SemaphoreError
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.errors import SemaphoreUnreachable

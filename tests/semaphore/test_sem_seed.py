@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from sem_state import one as _one
+from sem_state import project_id as _project
 
 from ralf.errors import SemaphoreError
 from ralf.semaphore.client import SemaphoreClient
@@ -12,7 +14,6 @@ from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreServerError, SemaphoreUnreachable
 from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK
 from ralf.semaphore.reconcile import seed
-from sem_state import one as _one, project_id as _project
 
 
 def test_empty_server_gets_the_full_desired_state(fake, client, desired, default_catalog):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sem_spec import body_schema, validate
 
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.ownership import TEMPLATE_MARK
 from ralf.semaphore.reconcile import seed
-from sem_spec import body_schema, validate
 
 
 def _check_all(api_spec, fake) -> int:

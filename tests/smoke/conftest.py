@@ -26,8 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from ports import free_port
 import yaml
+from ports import free_port
 
 HOST = "127.0.0.1"
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/15/bin"),
@@ -85,7 +85,7 @@ def certs(tmp_path_factory) -> Certs:
     from cryptography.x509.oid import NameOID
 
     d = tmp_path_factory.mktemp("certs")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ralf test CA")])
     ca = (
@@ -167,9 +167,9 @@ http {{
     try:
         for p in [http_port, *ports.values()]:
             wait_port(p, proc=proc)
-    except RuntimeError:
+    except RuntimeError as e:
         proc.kill()
-        raise RuntimeError(f"nginx did not start: {(d / 'error.log').read_text() if (d / 'error.log').exists() else ''}")
+        raise RuntimeError(f"nginx did not start: {(d / 'error.log').read_text() if (d / 'error.log').exists() else ''}") from e
     yield Nginx(ports, http_port)
     proc.terminate()
     try:

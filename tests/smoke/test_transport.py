@@ -20,8 +20,8 @@ from ralf.transport import (
 class FakeRunner:
     """Records argv instead of running ssh; answers with a fixed result."""
 
-    def __init__(self, result: ExecResult = ExecResult(0, "active\n", "")) -> None:
-        self.result = result
+    def __init__(self, result: ExecResult | None = None) -> None:
+        self.result = result or ExecResult(0, "active\n", "")
         self.calls: list[tuple[list[str], float]] = []
 
     def __call__(self, argv: list[str], timeout: float) -> ExecResult:

@@ -9,7 +9,7 @@ import pytest
 
 from ralf.errors import SecretError
 from ralf.loader import load_platform
-from ralf.secrets import (check_secrets, init_secrets, load_secret, parse_env_text, read_env_file)
+from ralf.secrets import check_secrets, init_secrets, load_secret, parse_env_text, read_env_file
 
 PLATFORM = """\
 version: 1

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from ralf.errors import ExternalToolError, SecretError
 from ralf.stacks import run_stacks
 from ralf.stacks.tofu import backend_config, backend_stub
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PVE_SECRET = "pve-secret-Zq81xY"  # what the default_copy fixture writes into pve.env

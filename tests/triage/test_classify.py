@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ralf.errors import RalfError
 from ralf.planner import Step
 from ralf.triage import classify, triage
 from ralf.triage.checks import CheckOutcome
 from ralf.triage.rules import classify_lines, parse_rules
-from ralf.errors import RalfError
 
 LOGS = sorted((Path(__file__).parent / "logs").glob("*.txt"))
 

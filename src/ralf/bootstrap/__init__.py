@@ -7,8 +7,9 @@ the fixes ralf can make), :mod:`.proxmox_api` (the seam to the Proxmox VE API) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ralf.bootstrap.preflight import Preflight, run_preflight
 from ralf.bootstrap.run import COMMAND, REQUEST, BootstrapExecutor, bootstrap_plan, find_resumable, summary_line

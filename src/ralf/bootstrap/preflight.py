@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ralf.bootstrap.proxmox_api import ProxmoxApi, ProxmoxError
 from ralf.errors import RalfError

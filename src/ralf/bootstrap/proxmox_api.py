@@ -77,7 +77,7 @@ class ProxmoxApi:
                                   headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
 
     @classmethod
-    def from_platform(cls, platform: Platform, environ: dict[str, str] | None = None) -> "ProxmoxApi":
+    def from_platform(cls, platform: Platform, environ: dict[str, str] | None = None) -> ProxmoxApi:
         assert platform.proxmox is not None
         tid, secret = token_from(platform, environ)
         return cls(platform.proxmox.api_url, tid, secret, verify=verify_setting(platform))
@@ -85,7 +85,7 @@ class ProxmoxApi:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "ProxmoxApi":
+    def __enter__(self) -> ProxmoxApi:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -61,7 +61,7 @@ class FakeProxmox:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeProxmox":
+    def start(self) -> FakeProxmox:
         fake = self
 
         class Handler(_Handler):
@@ -88,7 +88,7 @@ class FakeProxmox:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeProxmox":
+    def __enter__(self) -> FakeProxmox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,8 +15,9 @@ the summary says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ralf.catalog import Catalog
 from ralf.deploy.local_exec import LocalExecutor

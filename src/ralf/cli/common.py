@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -75,9 +76,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
             click.echo(title)
         click.echo(plain_table(columns, cells), nl=False)
         return
-    from rich.table import Table
-
     from rich import box
+    from rich.table import Table
 
     t = Table(title=title, show_lines=False, header_style="bold", title_justify="left", box=box.HEAVY_HEAD)
     for c in columns:

@@ -71,10 +71,9 @@ def lab() -> None:
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 def up(as_json: bool, plain: bool) -> None:
     """Configure and start the lab: `ralf stacks run --apply` over the lab platform."""
+    from ralf.catalog import Catalog
     from ralf.lab.control import up as lab_up
     from ralf.lab.progress import StepProgress
-
-    from ralf.catalog import Catalog
 
     platform = _platform()
     if platform.lxc_host is not None:

@@ -60,10 +60,9 @@ def seed(check: bool, prune: bool, no_view: bool, as_json: bool) -> None:
 @json_option
 def templates(as_json: bool) -> None:
     """The project's templates with their last task's status and time."""
+    from ralf.errors import UsageError
     from ralf.semaphore.settings import client_from_platform
     from ralf.semaphore.status import template_status
-
-    from ralf.errors import UsageError
 
     platform = load()
     if platform.semaphore is None:
@@ -86,7 +85,7 @@ def ping(as_json: bool) -> None:
     A failure says which: TLS (certificate not trusted, handshake), connection refused, timeout, or
     an answer that is not Semaphore's."""
     from ralf.errors import SemaphoreError
-    from ralf.semaphore.settings import settings_from_platform, client_from_settings
+    from ralf.semaphore.settings import client_from_settings, settings_from_platform
 
     settings = settings_from_platform(load())
     try:

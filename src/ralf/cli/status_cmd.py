@@ -20,7 +20,6 @@ from ralf.cli.common import console, emit_json, json_option, load_catalog, platf
 
 def journal_rows(catalog) -> list[dict]:
     """The journal's rows for this platform only; every service "never run" when there is no journal yet."""
-    from ralf.paths import state_dir
 
     try:
         from ralf.journal import Journal, default_path

@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError
@@ -32,7 +33,7 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
 
-    def __enter__(self) -> "_Deadline":
+    def __enter__(self) -> _Deadline:
         self._timer.start()
         return self
 

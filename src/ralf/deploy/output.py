@@ -110,7 +110,7 @@ def summary_lines(report: RunReport, command: str = "ralf deploy") -> list[str]:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     out = ["", "Summary"]
     for r in rows:
-        out.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        out.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
     n = len(report.steps)
     ok = sum(1 for s in report.steps if s.result == "succeeded")
     if report.ok:

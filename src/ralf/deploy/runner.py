@@ -16,8 +16,7 @@ import time
 from typing import Any
 
 from ralf.deploy.output import Reporter
-from ralf.deploy.results import (FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepOutcome,
-                                 StepReport)
+from ralf.deploy.results import FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, StepContext, StepOutcome, StepReport
 from ralf.errors import UsageError
 from ralf.journal import Journal, PlatformId, now_iso, this_host
 from ralf.semaphore.errors import SemaphoreServerError, SemaphoreUnreachable

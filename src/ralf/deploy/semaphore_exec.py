@@ -34,8 +34,13 @@ from typing import Any
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError, SemaphoreError
 from ralf.journal import REAPED
-from ralf.semaphore.errors import (SemaphoreBadAnswer, SemaphoreBadRequest, SemaphoreNotFound,
-                                   SemaphoreServerError, SemaphoreUnreachable)
+from ralf.semaphore.errors import (
+    SemaphoreBadAnswer,
+    SemaphoreBadRequest,
+    SemaphoreNotFound,
+    SemaphoreServerError,
+    SemaphoreUnreachable,
+)
 from ralf.semaphore.live import StreamClosed, TaskEvents
 
 TERMINAL = {"success": SUCCEEDED, "error": FAILED, "stopped": STOPPED}
@@ -297,12 +302,12 @@ class SemaphoreExecutor:
             if self.events is not None:
                 self.events.forget(task_id)
 
-    def _finished(self, task_id: int, url: str, status: str, log: "_TaskLog") -> StepOutcome:
+    def _finished(self, task_id: int, url: str, status: str, log: _TaskLog) -> StepOutcome:
         msg = {"success": "", "error": "the task failed", "stopped": "the task was stopped in Semaphore"}
         return StepOutcome(TERMINAL[status], task_id, url, msg[status], log=log.lines)
 
     def _follow_live(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float,
-                     log: "_TaskLog") -> StepOutcome:
+                     log: _TaskLog) -> StepOutcome:
         """Each log line and status change as the server pushes it; one status GET per ``status_check`` seconds
         of silence, in case the stream does not carry this task (then, and when the stream closes: polling)."""
         events = self.events
@@ -353,7 +358,7 @@ class SemaphoreExecutor:
             status = seen
 
     def _follow_poll(self, task_id: int, url: str, status: str, ctx: StepContext, deadline: float,
-                     log: "_TaskLog") -> StepOutcome:
+                     log: _TaskLog) -> StepOutcome:
         """Poll the status (often at first, then about every 2 % of the time it has run, at most
         ``poll_cap``); read the whole log only when it may have grown ``log_growth`` times since the last read."""
         pid = self.project_id
@@ -411,7 +416,7 @@ class SemaphoreExecutor:
                 ctx.on_line(f"(ralf: Semaphore answers again after {self.clock() - silent_since:.0f} s)")
                 silent_since, last_notice = None, float("-inf")
 
-    def _give_up(self, task_id: int, url: str, log: "_TaskLog", error: Exception) -> StepOutcome:
+    def _give_up(self, task_id: int, url: str, log: _TaskLog, error: Exception) -> StepOutcome:
         """Following cannot go on: ask the server to stop the task, and say what became of it."""
         try:
             self.client.stop_task(self.project_id, task_id, force=False)
@@ -433,7 +438,7 @@ class SemaphoreExecutor:
         return (now - last_read >= self.output_every
                 and now - running_since >= self.log_growth * (last_read - running_since))
 
-    def _stop(self, task_id: int, url: str, log: "_TaskLog", ctx: StepContext, status: str, *,
+    def _stop(self, task_id: int, url: str, log: _TaskLog, ctx: StepContext, status: str, *,
               reason: str, interrupted: bool = False) -> StepOutcome:
         """Stop gracefully, then by force; the step is ``stopped`` whatever the server says afterwards."""
         pid = self.project_id

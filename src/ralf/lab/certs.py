@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ralf.lab import paths
-from ralf.pki import VALID_DAYS, CA, CertInfo
+from ralf.pki import CA, VALID_DAYS, CertInfo
 
 __all__ = ["VALID_DAYS", "CertInfo", "ensure_ca", "issue", "info", "ensure_cert"]
 

@@ -8,9 +8,9 @@ reach beyond this machine: OpenTofu stacks, SSH connections, a non-local exec tr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ralf.errors import UsageError
 from ralf.lab import certs, paths, supervisor

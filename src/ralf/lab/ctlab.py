@@ -10,9 +10,9 @@ platform CA, a hung app (SIGSTOP).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ralf.backends.lxc import tls
 from ralf.backends.lxc.node import LxcNode
@@ -44,10 +44,9 @@ class UpResult:
 def up(platform: Platform, on_output: Callable[[str], None] = print) -> UpResult:
     """Node, then each Phase 1 service's stacks and smoke, stopping at the first failure."""
     from ralf.catalog import Catalog
+    from ralf.secrets import init_secrets
     from ralf.smoke.engine import run_smoke
     from ralf.stacks import run_stacks
-
-    from ralf.secrets import init_secrets
 
     init_secrets(platform)  # back-fills what is missing, never changes a value that is there
     node = LxcNode(platform, on_output=on_output)

@@ -23,8 +23,14 @@ from typing import Any
 
 import httpx
 
-from ralf.semaphore.errors import (SemaphoreAuthError, SemaphoreBadAnswer, SemaphoreError, SemaphoreUnreachable,
-                                   error_for, summarise_body)
+from ralf.semaphore.errors import (
+    SemaphoreAuthError,
+    SemaphoreBadAnswer,
+    SemaphoreError,
+    SemaphoreUnreachable,
+    error_for,
+    summarise_body,
+)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
@@ -104,7 +110,7 @@ class SemaphoreClient:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> "SemaphoreClient":
+    def __enter__(self) -> SemaphoreClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

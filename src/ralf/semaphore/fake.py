@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -124,7 +124,7 @@ class _BadRequest(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _check_type(value: Any, code: str) -> bool:
@@ -234,7 +234,7 @@ class FakeSemaphore:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeSemaphore":
+    def start(self) -> FakeSemaphore:
         fake = self
 
         class Handler(_Handler):
@@ -266,7 +266,7 @@ class FakeSemaphore:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeSemaphore":
+    def __enter__(self) -> FakeSemaphore:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -674,7 +674,7 @@ class FakeSemaphore:
     def _visible_output(self, tid: int) -> list[dict]:
         now = time.monotonic()
         records, times = self.outputs.get(tid, []), self._visible_at.get(tid, [])
-        return [r for r, at in zip(records, times) if at <= now]
+        return [r for r, at in zip(records, times, strict=False) if at <= now]
 
     def _start_task(self, pid: int, body: dict) -> dict:
         self._project(pid)

@@ -41,7 +41,7 @@ class TaskEvents:
         self._thread.start()
 
     @classmethod
-    def open(cls, client: Any, project_id: int, *, timeout: float = 5.0) -> "TaskEvents | None":
+    def open(cls, client: Any, project_id: int, *, timeout: float = 5.0) -> TaskEvents | None:
         """Connect to the server's websocket; None when it offers none (any failure to upgrade)."""
         from websockets.sync.client import connect  # only a deploy through Semaphore needs it
 

@@ -22,8 +22,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ralf.errors import SemaphoreError
 from ralf.semaphore import ownership

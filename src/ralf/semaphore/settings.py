@@ -17,9 +17,9 @@ Secrets are held here only to hand them to the client; ``repr`` and ``describe``
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from ralf.errors import SecretError, UsageError
 from ralf.model import Platform

@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from ralf.smoke.results import FAIL, OK, WARN
@@ -156,9 +157,9 @@ def hostname_matches(name: str, info: CertInfo) -> bool:
 
 
 def _days_left(not_after) -> float:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return (not_after - datetime.now(timezone.utc)).total_seconds() / 86400
+    return (not_after - datetime.now(UTC)).total_seconds() / 86400
 
 
 # --------------------------------------------------------------------------- check kinds
@@ -381,7 +382,7 @@ def check_postgres(pc, ctx: Context) -> Outcome:
             elif tag not in (b"S", b"K", b"N"):
                 return Outcome(FAIL, f"not a PostgreSQL server (unexpected message {tag!r})")
         return Outcome(FAIL, "no ReadyForQuery after 64 messages")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return Outcome(FAIL, f"no protocol answer within {t:g} s")
     except (ssl.SSLError, OSError, EOFError) as e:
         return Outcome(FAIL, f"protocol exchange failed: {_net_error(e, t)}")
@@ -448,7 +449,7 @@ def check_imaps(pc, ctx: Context) -> Outcome:
             with context.wrap_socket(sock, server_hostname=_mail_server_name(pc)) as tls:
                 try:
                     greeting = tls.recv(1024).decode(errors="replace").strip()
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:
                     return Outcome(FAIL, f"no IMAP greeting within {c.timeout:g} s")
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))

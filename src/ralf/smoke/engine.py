@@ -16,8 +16,8 @@ the layer it was in and the report is returned: it never holds the others' resul
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable
 
 from ralf.smoke.checks import Context, Outcome, run_check
 from ralf.smoke.layers import ENDPOINT, LAYERS, PlannedCheck, plan_service
@@ -90,7 +90,7 @@ def run_smoke(
                     if end is not None and time.monotonic() >= end:
                         break
                 services = [f.result() if f.done() else _overdue(n, platform, progress, deadline, report)
-                            for n, f in zip(tgt.services, futures)]
+                            for n, f in zip(tgt.services, futures, strict=True)]
                 closed = True
             finally:
                 # On an interruption, return at once; checks already running end on their own timeouts
@@ -191,7 +191,7 @@ def _run_all(batch: list[PlannedCheck], indices: list[int], ctx: Context, serial
     if serial or len(indices) <= 1:
         return {i: notify(_timed(batch[i], ctx)) for i in indices}
     with ThreadPoolExecutor(max_workers=len(indices)) as pool:
-        return dict(zip(indices, pool.map(lambda i: notify(_timed(batch[i], ctx)), indices)))
+        return dict(zip(indices, pool.map(lambda i: notify(_timed(batch[i], ctx)), indices), strict=True))
 
 
 def _timed(p: PlannedCheck, ctx: Context) -> CheckResult:

@@ -15,9 +15,9 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from ralf.errors import LockHeldError, RalfError
 
@@ -106,7 +106,7 @@ class StackLock:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "command": self.command,
-            "started": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+            "started": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
@@ -138,7 +138,7 @@ class StackLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "StackLock":
+    def __enter__(self) -> StackLock:
         self.acquire()
         return self
 

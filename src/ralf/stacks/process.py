@@ -20,8 +20,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TextIO
+from typing import TextIO
 
 from ralf.errors import ExternalToolError
 from ralf.stacks.lock import held_fds
@@ -61,7 +62,7 @@ class InterruptGuard:
         self._lock = threading.RLock()
         self._timers: list[threading.Timer] = []
 
-    def __enter__(self) -> "InterruptGuard":
+    def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._old[s] = signal.signal(s, self._handle)

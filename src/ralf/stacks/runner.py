@@ -13,10 +13,11 @@ import json
 import os
 import secrets as _random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 from ralf.catalog import Catalog, Stack
 from ralf.errors import PlatformError, RalfError, UsageError
@@ -103,7 +104,7 @@ class RunResult:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def _int_env(environ: dict[str, str], name: str, default: float, cast=int):
@@ -269,7 +270,7 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
     if warning:
         ctx.say(f"[ralf] warning: {warning}")
     with ctx.guard:
-        for i, (stack, sr) in enumerate(zip(stacks, result.results), 1):
+        for i, (stack, sr) in enumerate(zip(stacks, result.results, strict=False), 1):
             if ctx.guard.requested:
                 result.interrupted = True
                 break

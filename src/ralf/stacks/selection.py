@@ -15,8 +15,8 @@ none selected). Errors name where a value came from: the variable, or the flag t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ralf.catalog import Catalog, Stack
 from ralf.errors import UsageError

@@ -32,8 +32,8 @@ from ralf.catalog import Stack
 from ralf.errors import ExternalToolError, SecretError
 from ralf.model import Platform
 from ralf.secrets import read_env_file
-from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks import tofu_json
+from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.process import run_streamed
 
 BACKEND_STUB = "backend.tf.json"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from typing import Callable
+from collections.abc import Callable
 
 from ralf.errors import ExternalToolError
 

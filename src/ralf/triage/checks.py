@@ -12,8 +12,9 @@ Every network touch goes through :class:`Probes`, so tests hand in fakes or poin
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 HttpGet = Callable[..., tuple[int, str]]
 

@@ -27,9 +27,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import yaml
 
@@ -72,7 +72,7 @@ class Needs:
     pip: list[str] = field(default_factory=list)
     npm: list[NpmProject] = field(default_factory=list)
 
-    def add(self, other: "Needs") -> None:
+    def add(self, other: Needs) -> None:
         for mine, theirs in ((self.debian, other.debian), (self.pip, other.pip), (self.npm, other.npm)):
             mine.extend(x for x in theirs if x not in mine)  # type: ignore[attr-defined]
 

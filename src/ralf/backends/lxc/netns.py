@@ -21,8 +21,8 @@ import ctypes
 import ipaddress
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ralf.errors import RalfError
 
