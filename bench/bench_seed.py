@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from ralf.catalog import Catalog
-from ralf.loader import load_platform, parse_platform
-from ralf.semaphore.client import SemaphoreClient
-from ralf.semaphore.desired import DesiredState, desired_state
-from ralf.semaphore.fake import FakeSemaphore
-from ralf.semaphore.reconcile import compare, name_of, seed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test doubles (doubles.semaphore)
+
+from doubles.semaphore import FakeSemaphore  # noqa: E402
+
+from ralf.catalog import Catalog  # noqa: E402
+from ralf.loader import load_platform, parse_platform  # noqa: E402
+from ralf.semaphore.client import SemaphoreClient  # noqa: E402
+from ralf.semaphore.desired import DesiredState, desired_state  # noqa: E402
+from ralf.semaphore.reconcile import compare, name_of, seed  # noqa: E402
 
 
 def ralf_noop(client: SemaphoreClient, desired: DesiredState) -> None:

@@ -44,6 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test doubles (doubles.semaphore)
+
+from doubles.semaphore import FakeSemaphore  # noqa: E402
 
 from ralf.catalog import Catalog  # noqa: E402
 from ralf.deploy import Reporter, SemaphoreExecutor, execute, resume_point  # noqa: E402
@@ -52,7 +55,6 @@ from ralf.journal import Journal  # noqa: E402
 from ralf.loader import load_platform  # noqa: E402
 from ralf.planner import build_plan  # noqa: E402
 from ralf.semaphore.client import SemaphoreClient  # noqa: E402
-from ralf.semaphore.fake import FakeSemaphore  # noqa: E402
 
 PROJECT = "RALF Bootstrap"
 FAULTS = ["none", "late-start", "late-answer", "start-outage", "token-expiry", "stop-unconfirmed",

@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 import pytest
 import yaml
+from doubles.proxmox import FakeProxmox
 
 from ralf.bootstrap import bootstrap
 from ralf.bootstrap.proxmox_api import ProxmoxApi
-from ralf.bootstrap.proxmox_fake import FakeProxmox
 from ralf.catalog import Catalog
 from ralf.deploy import Reporter
 from ralf.loader import load_platform
@@ -86,7 +86,7 @@ def pve(tls):
 
 @pytest.fixture
 def sem():
-    from ralf.semaphore.fake import FakeSemaphore
+    from doubles.semaphore import FakeSemaphore
 
     with FakeSemaphore(version="2.16") as srv:
         srv.script("RALF Phase1 Smoke", "success", 0.05, log=["phase1: 4 OK"])

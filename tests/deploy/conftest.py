@@ -23,7 +23,7 @@ class OfflineProbes:
 
 @pytest.fixture
 def fake(default_catalog):
-    from ralf.semaphore.fake import FakeSemaphore
+    from doubles.semaphore import FakeSemaphore
 
     with FakeSemaphore(version="2.16") as srv:
         pid = srv.add_project(PROJECT)

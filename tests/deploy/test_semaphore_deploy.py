@@ -214,8 +214,9 @@ def test_start_that_never_reached_the_server_is_sent_again(fake, client, journal
 
 
 def test_task_never_leaving_the_queue_is_triaged_as_no_runner(default_catalog, journal, probes):
+    from doubles.semaphore import FakeSemaphore
+
     from ralf.semaphore.client import SemaphoreClient
-    from ralf.semaphore.fake import FakeSemaphore
 
     plan = build_plan(default_catalog, "RALF Vault Apply")
     with FakeSemaphore(start_latency=30) as srv:

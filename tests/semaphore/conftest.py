@@ -8,7 +8,7 @@ from sem_spec import load_spec
 
 @pytest.fixture(params=["2.10", "2.16"])
 def fake(request):
-    from ralf.semaphore.fake import FakeSemaphore
+    from doubles.semaphore import FakeSemaphore
 
     with FakeSemaphore(request.param) as sem:
         yield sem
@@ -16,7 +16,7 @@ def fake(request):
 
 @pytest.fixture
 def fake216():
-    from ralf.semaphore.fake import FakeSemaphore
+    from doubles.semaphore import FakeSemaphore
 
     with FakeSemaphore("2.16") as sem:
         yield sem

@@ -179,8 +179,9 @@ def test_client_repr_hides_the_token(fake, client):
 
 
 def test_tls_is_verified_and_a_ca_file_makes_the_internal_ca_trusted(tmp_path, monkeypatch):
+    from doubles.semaphore import FakeSemaphore
+
     from ralf.lab import certs, paths
-    from ralf.semaphore.fake import FakeSemaphore
 
     monkeypatch.setenv("RALF_STATE_DIR", str(tmp_path / "state"))
     certs.issue(tmp_path / "tls", "semaphore.test", ["127.0.0.1"])

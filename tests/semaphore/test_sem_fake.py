@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
-from ralf.semaphore.fake import FakeSemaphore
+from doubles.semaphore import FakeSemaphore
 
 
 @pytest.fixture

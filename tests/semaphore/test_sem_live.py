@@ -6,12 +6,12 @@ import json
 import time
 
 import pytest
+from doubles.semaphore import FakeSemaphore
+from doubles.semaphore.ws import SEND_QUEUE
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from ralf.semaphore.client import SemaphoreClient
-from ralf.semaphore.fake import FakeSemaphore
-from ralf.semaphore.fake_ws import SEND_QUEUE
 from ralf.semaphore.live import StreamClosed, TaskEvents
 
 

@@ -49,8 +49,9 @@ def silent():
 
 @pytest.fixture
 def tls_fake(tmp_path, monkeypatch):
+    from doubles.semaphore import FakeSemaphore
+
     from ralf.lab import certs
-    from ralf.semaphore.fake import FakeSemaphore
 
     monkeypatch.setenv("RALF_STATE_DIR", str(tmp_path / "state"))
     certs.issue(tmp_path / "tls", "semaphore.test", ["127.0.0.1"])

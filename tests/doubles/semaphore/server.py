@@ -1,4 +1,4 @@
-"""FakeSemaphore: a small Semaphore-compatible HTTP server on 127.0.0.1, for tests, benchmarks and the lab.
+"""FakeSemaphore: a small Semaphore-compatible HTTP server on 127.0.0.1, for tests and benchmarks.
 
 It follows ``BEHAVIOUR.md`` (the real server's behaviour) closely enough that a client that works here
 works against Semaphore 2.10 and 2.16+:
@@ -21,7 +21,7 @@ works against Semaphore 2.10 and 2.16+:
   template waits for the first; ``start_latency`` holds every task in ``waiting`` (the 5-second pool tick);
   stop → stopping → stopped;
 - ``GET /api/ws`` (``websocket=True``, as both generations): each log line and status change is pushed once as
-  ``{"type": "log", ...}`` / ``{"type": "update", ...}`` (:mod:`ralf.semaphore.fake_ws`), immediately — before
+  ``{"type": "log", ...}`` / ``{"type": "update", ...}`` (:mod:`doubles.semaphore.ws`), immediately — before
   ``log_lag`` lets the line into ``/output``. ``websocket=False`` answers 404 there (a proxy without upgrades).
 
 Test hooks: :attr:`FakeSemaphore.requests` (every request with its answer), :meth:`fail_next`,
@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ralf.semaphore import fake_ws
+from doubles.semaphore import ws as fake_ws
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 APPS = ("ansible", "terraform", "tofu", "bash", "powershell", "python")
