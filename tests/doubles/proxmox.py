@@ -13,10 +13,11 @@ Every request is logged as ``(method, path, form)`` for tests to assert exactly.
 from __future__ import annotations
 
 import json
-import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from doubles.http import LocalServer
 
 PREFIX = "/api2/json"
 
@@ -55,8 +56,7 @@ class FakeProxmox:
         self.tasks: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -67,26 +67,15 @@ class FakeProxmox:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*self.tls)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        host, port = self._server.server_address[:2]
-        self.url = f"https://{host}:{port}{PREFIX}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-proxmox", daemon=True)
-        self._thread.start()
+        self._server = LocalServer(Handler, tls=self.tls)
+        self.url = self._server.url + PREFIX
+        self._server.start("fake-proxmox")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakeProxmox:
         return self.start()

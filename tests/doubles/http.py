@@ -1,0 +1,58 @@
+"""The HTTP(S) server under the test doubles: threaded, on 127.0.0.1, TLS handshakes off the accept loop.
+
+Wrapping the listening socket would run every TLS handshake inside ``accept()`` on the serving thread, so one
+client that stalls or aborts its handshake (a client that does not trust the certificate) could hold up every
+other; here each connection is wrapped after accept and shakes hands in its own request thread.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class LocalServer(ThreadingHTTPServer):
+    """``LocalServer(handler, tls=(cert, key))``: listens on 127.0.0.1, a free port; :attr:`url` once bound."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], tls: tuple[str, str] | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.tls: ssl.SSLContext | None = None
+        if tls is not None:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(*tls)
+        host, port = self.server_address[:2]
+        self.url = f"{'https' if tls else 'http'}://{host}:{port}"
+        self._thread: threading.Thread | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.do_handshake()  # in this connection's thread
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gives up and closes its connection is normal here, not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def start(self, name: str) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
