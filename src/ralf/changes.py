@@ -191,5 +191,4 @@ def git_changed_files(ref: str, repo_root: str | Path = ".") -> list[str]:
     root = Path(repo_root)
     changed = _git(root, ref, "diff", "--name-only", "--end-of-options", ref, "--").splitlines()
     untracked = _git(root, ref, "ls-files", "--others", "--exclude-standard").splitlines()
-    seen: set[str] = set()
-    return [p for p in changed + untracked if p and not (p in seen or seen.add(p))]
+    return [p for p in dict.fromkeys(changed + untracked) if p]  # in order, each once

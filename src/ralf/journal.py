@@ -256,7 +256,7 @@ class Journal:
                  executor, pid.file if pid else None, (pid.name or None) if pid else None, resumed_from,
                  json.dumps(plan.to_dict(), default=str), owner.get("pid"), owner.get("host"), owner.get("start")),
             )
-            run_id = int(cur.lastrowid)
+            run_id = int(cur.lastrowid or 0)  # set by every INSERT
             for i, s in enumerate(plan.steps):
                 self.db.execute(
                     "INSERT INTO steps (run_id, idx, template, kind, stacks, target) VALUES (?,?,?,?,?,?)",
@@ -313,7 +313,7 @@ class Journal:
                 (started_at, at, target, json.dumps({"target": target}), SMOKE_PATTERN, "", "local",
                  platform.file if platform else None, platform.name if platform else None, result, "{}"),
             )
-            run_id = int(cur.lastrowid)
+            run_id = int(cur.lastrowid or 0)  # set by every INSERT
             self.db.execute(
                 "INSERT INTO steps (run_id, idx, template, kind, target, result, started_at, finished_at, duration)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
@@ -343,7 +343,7 @@ class Journal:
                 " AND owner_pid IS NOT NULL", (host,)).fetchall()
         except sqlite3.Error:
             return []
-        reaped = []
+        reaped: list[int] = []
         for r in rows:
             if owner_alive(r["owner_pid"], r["owner_start"]):
                 continue

@@ -133,7 +133,7 @@ def parse_platform(text: str, source: str = "<platform>"):
         for err in e.errors(include_url=False):
             loc = [x for i, x in enumerate(err["loc"]) if not (isinstance(x, str) and x in _UNION_TAGS and i > 0
                                                              and isinstance(err["loc"][i - 1], int))]
-            problems.append(_format(source, loc, _expected(err), lines))
+            problems.append(_format(source, loc, _expected(dict(err)), lines))
         raise PlatformError(_dedupe(problems)) from None
     found = cross_check(platform)
     if found:
@@ -194,8 +194,7 @@ def _split_place(place: str) -> list:
 
 
 def _dedupe(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in items if not (x in seen or seen.add(x))]
+    return list(dict.fromkeys(items))
 
 
 class _LineFinder:

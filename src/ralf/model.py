@@ -525,9 +525,10 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
                              "(list other cluster nodes under proxmox.nodes)"))
         if any(r.type == "tofu" for r in s.stack_refs) and s.ct_id is None:
             problems.append((f"{place}.ct_id", "expected a CT id: the service has an OpenTofu (LXC) stack"))
-    for g, count in members.items():
+    for gname, count in members.items():
         if count == 0:
-            problems.append((f"groups[{group_names.index(g)}]", f"group {g!r} has no services; every group needs one"))
+            problems.append((f"groups[{group_names.index(gname)}]",
+                             f"group {gname!r} has no services; every group needs one"))
     has_tofu = any(r.type == "tofu" for s in p.services.values() for r in s.stack_refs)
     if has_tofu and p.proxmox is None and p.lxc_host is None:
         problems.append(("proxmox", "expected a proxmox (or lxc_host) section: the platform has *-lxc stacks"))

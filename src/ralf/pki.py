@@ -134,6 +134,8 @@ class CA:
             names = ()
         try:
             ca_cert, _ = self.load()
+            if cert.signature_hash_algorithm is None:
+                raise ValueError("no hash algorithm")
             ca_cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
                                         ec.ECDSA(cert.signature_hash_algorithm))
             by_ca = True

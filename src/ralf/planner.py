@@ -214,8 +214,8 @@ def _plan_changes(c: Catalog, paths: list[str], request: str, platform_diff=None
         first = (cs.shared[0][0] if cs.shared else cs.unknown[0])
         _phase1(b, f"shared base changed ({first})")
         if cs.smokes_all:
-            why = next((f"{p}: {r.why}" if r.why else p for p, r in cs.shared if r.smokes == "all"), None)
-            why = why or f"{cs.unknown[0]} (not owned by a service, treated as shared base)"
+            found = next((f"{p}: {r.why}" if r.why else p for p, r in cs.shared if r.smokes == "all"), None)
+            why = found or f"{cs.unknown[0]} (not owned by a service, treated as shared base)"
             smoke_groups = list(c.deploy_groups)
             all_reason = f"every group is affected ({why})"
         pattern = "B"

@@ -78,7 +78,7 @@ def _proxmox(platform: Platform, pf: Preflight, dry_run: bool, api: ProxmoxApi |
     token_fix = (f"create a token (`pveum user token add root@pam ralf --privsep 0`) and write PVE_TOKEN_ID and "
                  f"PVE_TOKEN_SECRET into {cred_file} (or the environment)")
     own = api is None
-    if own:
+    if api is None:
         try:
             api = ProxmoxApi.from_platform(platform)
         except ProxmoxError as e:
@@ -146,7 +146,7 @@ def _proxmox_checks(platform: Platform, pf: Preflight, dry_run: bool, api: Proxm
     else:
         pf.add("storage", OK, f"{pm.storage} active, holds CT volumes")
 
-    bridges = {b.get("iface") for b in api.bridges(pm.node)}
+    bridges = {str(b["iface"]) for b in api.bridges(pm.node) if b.get("iface")}
     if pm.bridge in bridges:
         pf.add("bridge", OK, f"{pm.bridge} on {pm.node}")
     else:
@@ -204,7 +204,8 @@ def _lxc_node(platform: Platform, pf: Preflight, dry_run: bool, make_node: Calla
         pf.add("LXC node", WOULD, f"would bring up the local LXC node (namespace {lh.netns}, bridge {lh.bridge})")
         return
     if make_node is None:
-        from ralf.backends.lxc.node import LxcNode as make_node
+        from ralf.backends.lxc.node import LxcNode
+        make_node = LxcNode
     try:
         actions = make_node(platform, on_output=on_output or (lambda line: None)).up()
     except RalfError as e:

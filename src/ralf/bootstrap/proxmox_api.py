@@ -66,7 +66,7 @@ class ProxmoxApi:
         self.verify = verify  # a CA file, True (system store) or False (insecure_tls)
         self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
         self._sleep = sleep
-        tls: bool | ssl.SSLContext = verify
+        tls: bool | ssl.SSLContext = bool(verify)
         if isinstance(verify, str):
             try:
                 tls = ssl.create_default_context(cafile=verify)

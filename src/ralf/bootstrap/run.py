@@ -76,7 +76,7 @@ class BootstrapExecutor:
         self._make_client = make_client
         self._seed = seed
         self._sem_options = semaphore_options or {}
-        self._client = None
+        self._client: Any = None  # a SemaphoreClient, made on first use
 
     def close(self) -> None:
         if self._client is not None:
@@ -89,7 +89,8 @@ class BootstrapExecutor:
     def _counting_stacks(self, platform, only, **kw):
         run = self._real_stacks
         if run is None:
-            from ralf.stacks import run_stacks as run
+            from ralf.stacks import run_stacks
+            run = run_stacks
         result = run(platform, only, **kw)
         self.changes.per_step[",".join(only)] = getattr(result, "changed", None)
         return result
@@ -98,7 +99,8 @@ class BootstrapExecutor:
         if self._client is None:
             make = self._make_client
             if make is None:
-                from ralf.semaphore.settings import client_from_platform as make
+                from ralf.semaphore.settings import client_from_platform
+                make = client_from_platform
             self._client = make(self.platform)
         return self._client
 
@@ -114,7 +116,8 @@ class BootstrapExecutor:
 
         seed = self._seed
         if seed is None:
-            from ralf.semaphore.reconcile import seed
+            from ralf.semaphore.reconcile import seed as reconcile_seed
+            seed = reconcile_seed
         ctx.on_status("running")
         lines: list[str] = []
 

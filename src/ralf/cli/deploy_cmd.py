@@ -51,7 +51,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     Exit 0 only when every step succeeded.
     """
     from ralf.cli.plan_cmd import render_plan, split_request
-    from ralf.deploy import DEFAULT_TIMEOUT, Reporter, execute, resume_point
+    from ralf.deploy import DEFAULT_TIMEOUT, LocalExecutor, Reporter, SemaphoreExecutor, execute, resume_point
     from ralf.deploy.pairs import restart_index
     from ralf.errors import UsageError
     from ralf.hints import complete
@@ -62,7 +62,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
         raise UsageError("--timeout must be a positive, finite number of seconds")
     if only_failed_step and resume is None:
         raise UsageError("--only-failed-step goes with --resume")
-    journal = None
+    journal: Journal | None = None
     if resume is not None:
         if request or changed or changed_from:
             raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
@@ -80,6 +80,7 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     resume_info = None
     if resume is not None:
         try:
+            assert journal is not None
             run, plan, start = resume_point(journal, resume, plan_from)
         except UsageError as e:
             raise UsageError(complete(str(e), platform.source)) from None
@@ -123,18 +124,15 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     client = None
     try:
         if executor == "semaphore":
-            from ralf.deploy import SemaphoreExecutor
             from ralf.semaphore.settings import client_from_platform
 
             if platform.semaphore is None:
                 raise UsageError("the platform file has no semaphore section; use --executor local")
             client = client_from_platform(platform)
-            ex = SemaphoreExecutor(client, platform.semaphore.project)
+            ex: SemaphoreExecutor | LocalExecutor = SemaphoreExecutor(client, platform.semaphore.project)
             if not no_commit_check:
                 _check_commit(client, platform, request_args.get("repo_root") or repo_root, catalog)
         else:
-            from ralf.deploy import LocalExecutor
-
             ex = LocalExecutor(platform)
         probes = None
         if not no_checks:

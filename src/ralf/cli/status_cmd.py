@@ -21,11 +21,9 @@ from ralf.cli.common import console, emit_json, json_option, load_catalog, platf
 def journal_rows(catalog) -> list[dict]:
     """The journal's rows for this platform only; every service "never run" when there is no journal yet."""
 
-    try:
-        from ralf.journal import Journal, default_path
-    except ImportError:
-        Journal = None  # noqa: N806
-    if Journal is None or not Path(default_path()).exists():
+    from ralf.journal import Journal, default_path
+
+    if not Path(default_path()).exists():
         return [{"group": g, "service": s, "last_apply": None, "last_smoke": None}
                 for g in catalog.group_names for s in catalog.services_of(g)]
     from ralf.journal import PlatformId

@@ -49,7 +49,7 @@ class _Deadline:
             if not callable(signal.getsignal(signal.SIGINT)):
                 return  # SIGINT ignored or left to the OS: a signal would be lost or kill the process
             self.fired = True
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 class LocalExecutor:
@@ -87,7 +87,8 @@ class LocalExecutor:
     def _apply(self, step: Any, ctx: StepContext) -> StepOutcome:
         run = self._run_stacks
         if run is None:
-            from ralf.stacks import run_stacks as run
+            from ralf.stacks import run_stacks
+            run = run_stacks
         lines: list[str] = []
 
         def out(line: str) -> None:
@@ -116,7 +117,8 @@ class LocalExecutor:
     def _smoke(self, step: Any, ctx: StepContext) -> StepOutcome:
         run = self._run_smoke
         if run is None:
-            from ralf.smoke import run_smoke as run
+            from ralf.smoke import run_smoke
+            run = run_smoke
         ctx.on_status("running")
         try:
             report = run(step.target, self.platform)

@@ -89,7 +89,7 @@ class Reporter:
             tail = f" — {message}" if message else ""
         self._out(f"step {i + 1}/{n} {step.template} {result} ({fmt_duration(duration)}){tail}")
 
-    def skipped(self, i: int, n: int, step: Any, from_run: int) -> None:
+    def skipped(self, i: int, n: int, step: Any, from_run: int | None) -> None:
         self._out(f"step {i + 1}/{n} {step.template} succeeded in run {from_run}, not rerun")
 
     def triage(self, t: Any) -> None:

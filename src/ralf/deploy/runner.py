@@ -12,6 +12,7 @@ and resumes from its stopped step; one still running, or owned by another host, 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -101,7 +102,7 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
             reporter.task(task_id, url)
 
         ctx = StepContext(index=i, total=n, run_id=run_id, timeout=timeout,
-                          on_line=lambda text, _t=step.template: reporter.line(_t, text),
+                          on_line=functools.partial(reporter.line, step.template),
                           on_status=reporter.status, on_task=on_task,
                           earlier=list(earlier) if i == start_index else [],
                           wants_log=getattr(reporter, "show_log", True))
@@ -142,7 +143,9 @@ def _earlier_attempts(journal: Journal, run: dict, index: int) -> list[dict]:
     """
     out: list[dict] = []
     seen: set[int] = set()
-    while run is not None and run["id"] not in seen:
+    current: dict | None = run
+    while current is not None and current["id"] not in seen:
+        run = current
         seen.add(run["id"])
         step = next((s for s in run["steps"] if s["idx"] == index), None)
         if step is not None and step["result"] == SUCCEEDED:
@@ -150,7 +153,7 @@ def _earlier_attempts(journal: Journal, run: dict, index: int) -> list[dict]:
         if step is not None and step["result"] != NOT_RUN:
             out.append({"run_id": run["id"], "task_id": step.get("task_id"), "result": step["result"],
                         "message": step.get("message") or ""})
-        run = journal.run(run["resumed_from"]) if run.get("resumed_from") else None
+        current = journal.run(run["resumed_from"]) if run.get("resumed_from") else None
     return out
 
 

@@ -311,6 +311,7 @@ class SemaphoreExecutor:
         """Each log line and status change as the server pushes it; one status GET per ``status_check`` seconds
         of silence, in case the stream does not carry this task (then, and when the stream closes: polling)."""
         events = self.events
+        assert events is not None  # only followed live when the stream is up
         heard = False
         bad = 0  # status answers in a row of the wrong shape
         last_check = self.clock()

@@ -97,16 +97,18 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
     port = tls_port(platform, service)
     if layer == "tls" and (nginx is None or port is None):
         raise UsageError(f"service {service!r} has no TLS endpoint; break one of: unit, app")
-    _require_running(nginx if layer in ("nginx", "tls") else main)
+    _require_running(nginx if layer in ("nginx", "tls") and nginx else main)
     if layer in ("unit", "service"):
         supervisor.stop(main)
         out.actions.append(f"stopped unit {main}")
         out.expect = SERVICE
     elif layer == "nginx":
+        assert nginx is not None
         supervisor.stop(nginx)
         out.actions.append(f"stopped unit {nginx}")
         out.expect = SERVICE
     elif layer == "tls":
+        assert nginx is not None and port is not None
         tdir = paths.tls_dir() / service
         certs.issue(tdir, svc.hostname, [svc.ip], expired=True)
         supervisor.reload(nginx)
@@ -152,6 +154,7 @@ def fix_service(platform: Platform, service: str) -> Outcome:
     if reload_nginx and nginx:
         supervisor.reload(nginx)
         port = tls_port(platform, service)
-        _wait_served(svc.ip, port, paths.tls_dir() / service / "cert.pem")
+        if port is not None:
+            _wait_served(svc.ip, port, paths.tls_dir() / service / "cert.pem")
         out.actions.append(f"reloaded {nginx}")
     return out

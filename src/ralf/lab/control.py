@@ -120,7 +120,7 @@ def status(platform: Platform) -> list[dict]:
             cert_days = ci.days_left if ci else None
         for unit in svc.units:
             st = supervisor.state(unit)
-            listening = bool(st.ready) and st.active and supervisor.listening(*st.ready, timeout=0.5)
+            listening = st.ready is not None and st.active and supervisor.listening(*st.ready, timeout=0.5)
             rows.append({"service": name, "group": svc.group, **st.to_dict(), "listening": listening,
                          "cert_days_left": cert_days if "nginx" in unit else None})
     return rows

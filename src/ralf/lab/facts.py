@@ -39,7 +39,7 @@ def service_facts(platform: Platform, service: str) -> dict:
     if service not in platform.services:
         raise UsageError(f"unknown service {service!r}; the lab has: {', '.join(platform.services)}")
     svc = platform.services[service]
-    out = {
+    out: dict[str, object] = {
         "python": sys.executable,
         "lab_dir": str(paths.lab_dir()),
         "units_dir": str(paths.units_dir()),
@@ -58,6 +58,6 @@ def service_facts(platform: Platform, service: str) -> dict:
             "units": list(svc.units),
         },
     }
-    if out["service"]["tls_port"] is not None:
+    if tls_port(platform, service) is not None:
         out["nginx"] = nginx_binary()
     return out

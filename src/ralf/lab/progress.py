@@ -9,7 +9,11 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
 
 
 class StepProgress:
@@ -22,8 +26,8 @@ class StepProgress:
         self.index = 0
         self.name = ""
         self.t0 = 0.0
-        self._live = None
-        self._console = None
+        self._live: Live | None = None
+        self._console: Console | None = None
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.t0

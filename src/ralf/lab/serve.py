@@ -12,7 +12,7 @@ import sys
 import threading
 
 
-def run(server: socketserver.BaseServer, name: str) -> None:
+def run(server: socketserver.TCPServer, name: str) -> None:
     done = threading.Event()
 
     def _term(signum, frame):  # noqa: ARG001
@@ -29,7 +29,7 @@ def run(server: socketserver.BaseServer, name: str) -> None:
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
     signal.signal(signal.SIGUSR1, _hang)
-    host, port = server.server_address[:2]
+    host, port = server.socket.getsockname()[:2]
     print(f"{name}: listening on {host}:{port}", flush=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     while not done.wait(1.0):

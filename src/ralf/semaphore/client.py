@@ -248,7 +248,7 @@ class SemaphoreClient:
             data = _NOT_JSON
         if expect is list and data is None:
             return []
-        if not isinstance(data, expect) or (expect is list and not all(isinstance(x, dict) for x in data)):
+        if not isinstance(data, expect) or (isinstance(data, list) and not all(isinstance(x, dict) for x in data)):
             what = "an object" if expect is dict else "a list of objects"
             got = summarise_body(resp.content) if data is _NOT_JSON or not resp.content.strip() else _json_kind(data)
             raise SemaphoreBadAnswer(f"Semaphore {method} /api{path} answered {resp.status_code} with {got} "

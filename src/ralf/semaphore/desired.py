@@ -78,6 +78,7 @@ class DesiredState:
 
 def command_for(catalog: Catalog, template) -> str:
     sem = catalog.platform.semaphore
+    assert sem is not None  # templates exist only for a platform with a semaphore section
     if template.kind == "smoke":
         return sem.smoke_command.format(target=template.target)
     return sem.apply_command

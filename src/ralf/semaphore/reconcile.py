@@ -287,7 +287,7 @@ def _unwanted(desired: DesiredState, state: dict[str, list[dict]], *, prune: boo
             if n in wanted or not ownership.is_owned(kind, obj):
                 continue
             users = [name_of("templates", t) for t in foreign
-                     if kind in TEMPLATE_REFS and _template_uses(t, kind, obj.get("id"))]
+                     if kind in TEMPLATE_REFS and _template_uses(t, kind, int(obj.get("id") or 0))]
             if users:
                 note = "still used by template(s) " + ", ".join(repr(u) for u in sorted(users)) + " (not ralf's)"
                 actions.append(Action("kept", kind, n, obj.get("id"), note=note))
@@ -308,8 +308,8 @@ def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id
         for d in desired.of(kind):
             matches = sorted(by_name.get(d.name, []), key=lambda o: o.get("id") or 0)
             if len(matches) > 1 and kind != "keys":
-                ids = ", ".join(str(o.get("id")) for o in matches)
-                duplicates.append(f"{d.label} exists {len(matches)} times (ids {ids})")
+                listed = ", ".join(str(o.get("id")) for o in matches)
+                duplicates.append(f"{d.label} exists {len(matches)} times (ids {listed})")
             if matches:
                 # several "None" keys are harmless: the oldest is the project's own
                 index[(kind, d.name)] = matches[0]
@@ -319,7 +319,7 @@ def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id
             + ". Delete or rename the extra objects, then seed again."
         )
     ids = {k: o["id"] for k, o in index.items()}
-    names = {(kind, o.get("id")): name_of(kind, o) for kind in ORDER for o in state.get(kind, [])}
+    names = {(kind, int(o["id"])): name_of(kind, o) for kind in ORDER for o in state.get(kind, []) if o.get("id")}
     actions: list[Action] = []
     unchanged = 0
     for d in desired.objects:
@@ -382,6 +382,7 @@ def apply_plan(client: SemaphoreClient, desired: DesiredState, plan: Plan, proje
     for done, action in enumerate(changes):
         try:
             if action.op == "delete":
+                assert action.id is not None  # deletes are planned from objects the server listed
                 try:
                     client.delete_object(action.kind, project_id, action.id)
                 except SemaphoreError as e:
@@ -401,6 +402,7 @@ def apply_plan(client: SemaphoreClient, desired: DesiredState, plan: Plan, proje
                 ids[(d.kind, d.name)] = obj["id"]
             else:
                 # read it on its own: 2.10's lists leave out a template's vaults and survey variables
+                assert action.id is not None  # updates are planned from objects the server listed
                 current = client.get_object(d.kind, project_id, action.id)
                 client.update_object(d.kind, project_id, action.id, update_body(d.kind, current, fields))
         except SemaphoreError as e:

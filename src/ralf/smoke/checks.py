@@ -129,10 +129,10 @@ def cert_info(der: bytes) -> CertInfo:
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = san.get_values_for_type(x509.DNSName)
+        dns = list(san.get_values_for_type(x509.DNSName))
         ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
-        dns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        dns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         ips = []
     return CertInfo(cert.not_valid_after_utc, list(dns), ips)
 
@@ -419,7 +419,7 @@ def check_smtp(pc, ctx: Context) -> Outcome:
             if not s.has_extn("starttls"):
                 return Outcome(FAIL, "STARTTLS not offered")
             # starttls() verifies against (and sends SNI for) the name it connected to, kept in _host.
-            s._host = _mail_server_name(pc)
+            s._host = _mail_server_name(pc)  # type: ignore[attr-defined]
             s.starttls(context=tls_context(ctx.platform, c.ca_file, c.insecure))
             code, _ = s.ehlo("ralf-smoke")
             if code != 250:
@@ -428,7 +428,8 @@ def check_smtp(pc, ctx: Context) -> Outcome:
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
     except smtplib.SMTPConnectError as e:
-        return Outcome(FAIL, f"bad banner: {e.smtp_code} {e.smtp_error.decode(errors='replace')}")
+        err = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
+        return Outcome(FAIL, f"bad banner: {e.smtp_code} {err}")
     except smtplib.SMTPServerDisconnected:
         return Outcome(FAIL, "server closed the connection (no SMTP banner)")
     except smtplib.SMTPException as e:

@@ -89,7 +89,8 @@ def run_smoke(
                            ).not_done:
                     if end is not None and time.monotonic() >= end:
                         break
-                services = [f.result() if f.done() else _overdue(n, platform, progress, deadline, report)
+                services = [f.result() if f.done() or deadline is None
+                            else _overdue(n, platform, progress, deadline, report)
                             for n, f in zip(tgt.services, futures, strict=True)]
                 closed = True
             finally:

@@ -32,7 +32,7 @@ def held_fds() -> tuple[int, ...]:
 
 def _alive(pid: object) -> bool:
     try:
-        os.kill(int(pid), 0)  # type: ignore[arg-type]
+        os.kill(int(str(pid)), 0)
     except (ProcessLookupError, ValueError, TypeError):
         return False
     except PermissionError:

@@ -114,6 +114,7 @@ class Probes:
             if self._ping is not None:
                 ok = bool(self._ping())
             else:
+                assert sem is not None  # no ping function: the platform has a semaphore section (checked above)
                 ca = sem.ca_file
                 if ca and hasattr(self.platform, "resolve_path"):
                     ca = str(self.platform.resolve_path(ca))  # relative to the platform file

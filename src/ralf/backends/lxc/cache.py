@@ -73,8 +73,9 @@ class Needs:
     npm: list[NpmProject] = field(default_factory=list)
 
     def add(self, other: Needs) -> None:
-        for mine, theirs in ((self.debian, other.debian), (self.pip, other.pip), (self.npm, other.npm)):
-            mine.extend(x for x in theirs if x not in mine)  # type: ignore[attr-defined]
+        self.debian.extend(x for x in other.debian if x not in self.debian)
+        self.pip.extend(x for x in other.pip if x not in self.pip)
+        self.npm.extend(x for x in other.npm if x not in self.npm)
 
 
 # ------------------------------------------------------------------------------------ role data
