@@ -3,17 +3,19 @@
 ``<stacks_dir>/<stack>/playbook.yml`` runs with ``-i <run_dir>/inventory.ini`` (rendered from the
 platform file). Planning is ``--syntax-check``. When hosts were UNREACHABLE, and only then, the
 playbook is retried for exactly those hosts (``--limit``), a bounded number of times with a growing
-pause; a task that failed on a reachable host is never retried. The PLAY RECAP gives the number of
-changed tasks, which the summary shows (a second run of a converged stack reports 0).
+pause; a task that failed on a reachable host is never retried. The per-host recap gives the number
+of changed tasks, which the summary shows (a second run of a converged stack reports 0).
+
+Those decisions come from the JSON events of ralf's callback plugin (:mod:`ralf.stacks.ansible_events`),
+one events file per attempt, read and then removed (a failed task's message may quote a secret the log
+redacts); the human output is only streamed and logged.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +24,7 @@ from ralf.errors import ExternalToolError
 from ralf.inventory import inventory_ini
 from ralf.model import Platform
 from ralf.paths import ssh_host_key_options
+from ralf.stacks.ansible_events import PlaybookEvents, callback_env, read_events
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.process import run_streamed
 
@@ -29,19 +32,6 @@ PLAYBOOK = "playbook.yml"
 INVENTORY = "inventory.ini"
 SSH_PRIVATE_KEY = "ralf_ed25519"
 MAX_DELAY = 60.0
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)"
-)
-
-
-@dataclass(frozen=True)
-class HostRecap:
-    host: str
-    ok: int
-    changed: int
-    unreachable: int
-    failed: int
 
 
 def resolve_ansible(environ: dict[str, str]) -> str:
@@ -117,33 +107,38 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
     return env
 
 
-def parse_recap(lines: list[str]) -> list[HostRecap]:
-    """The host lines after the last ``PLAY RECAP`` header."""
-    start = None
-    for i, line in enumerate(lines):
-        if line.startswith("PLAY RECAP"):
-            start = i
-    if start is None:
-        return []
-    out = []
-    for line in lines[start + 1:]:
-        m = RECAP.match(line.strip())
-        if m:
-            out.append(HostRecap(m["host"], int(m["ok"]), int(m["changed"]), int(m["unreachable"]), int(m["failed"])))
-    return out
-
-
 def retry_delay(attempt: int, first: float) -> float:
     """Pause before retry ``attempt`` (1-based): first, 2×first, 4×first … capped at a minute."""
     return min(MAX_DELAY, first * (2 ** (attempt - 1)))
 
 
+def events_path(run_dir: Path, stack_name: str) -> Path:
+    return run_dir / "ansible" / f"{stack_name}.events.jsonl"
+
+
+def failure_note(events: PlaybookEvents, returncode: int, redact) -> str:
+    """Why a run failed, from its events: the failed hosts and the first failed task's message."""
+    hosts = events.failed_hosts
+    if hosts:
+        first = events.first_failure(hosts[0])
+        why = ""
+        if first is not None:
+            msg = redact(first.msg.strip().splitlines()[0][:200]) if first.msg.strip() else ""
+            why = f" (task {first.task!r}" + (f": {msg})" if msg else ")")
+        return f"failed on {', '.join(hosts)}{why}"
+    if events.recap is None:
+        return f"ansible-playbook exited {returncode} before running (see the log)"
+    return f"ansible-playbook exited {returncode}"
+
+
 def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Path, env: dict[str, str], log: TextIO) -> Outcome:
     assert ctx.ansible_binary is not None
     cwd = playbook_path(ctx.platform, stack.name).parent
+    events_file = events_path(ctx.run_dir, stack.name)
+    events_file.parent.mkdir(parents=True, exist_ok=True)
+    env = callback_env(env, events_file)
     outcome = Outcome("succeeded")
-    changed = 0
-    failed_hosts: list[str] = []
+    changed: int | None = None
     limit: list[str] | None = None
     attempt = 0
     while True:
@@ -152,7 +147,13 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
         header = f"$ {' '.join(argv)}    (in {cwd})"
         log.write(header + "\n")
         ctx.say(f"[ralf] {header}")
-        res = run_streamed(argv, cwd=cwd, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard)
+        events_file.unlink(missing_ok=True)
+        try:
+            res = run_streamed(argv, cwd=cwd, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact,
+                               guard=ctx.guard)
+            events = read_events(events_file)
+        finally:
+            events_file.unlink(missing_ok=True)
         if res.interrupted:
             outcome.result, outcome.note = "interrupted", "interrupted"
             return outcome
@@ -160,27 +161,20 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
             if res.returncode != 0:
                 outcome.result, outcome.note = "failed", "syntax check failed"
             return outcome
-        recap = parse_recap(res.lines)
-        changed += sum(h.changed for h in recap)
-        failed_hosts += [h.host for h in recap if h.failed]
-        unreachable = [h.host for h in recap if h.unreachable and not h.failed]
+        if events.changed is not None:
+            changed = (changed or 0) + events.changed
+        outcome.changed = changed
+        unreachable = events.unreachable_hosts
         if res.returncode == 0:
             break
-        if not unreachable or failed_hosts:
+        if not unreachable or events.failed_hosts:
             outcome.result = "failed"
-            if failed_hosts:
-                outcome.note = f"failed on {', '.join(failed_hosts)}"
-            elif not recap:
-                outcome.note = f"ansible-playbook exited {res.returncode} before running (see the log)"
-            else:
-                outcome.note = f"ansible-playbook exited {res.returncode}"
-            outcome.changed = changed
+            outcome.note = failure_note(events, res.returncode, ctx.redact)
             return outcome
         attempt += 1
         if attempt > ctx.ansible_retries:
             outcome.result = "failed"
             outcome.note = f"unreachable after {attempt} attempts: {', '.join(unreachable)}"
-            outcome.changed = changed
             return outcome
         delay = retry_delay(attempt, ctx.ansible_retry_delay)
         msg = f"[ralf] unreachable: {', '.join(unreachable)}; retry {attempt}/{ctx.ansible_retries} in {delay:g}s"
@@ -190,7 +184,6 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
             outcome.result, outcome.note = "interrupted", "interrupted"
             return outcome
         limit = unreachable
-    outcome.changed = changed
     if attempt:
         outcome.note = f"succeeded after {attempt} retr{'y' if attempt == 1 else 'ies'} of unreachable hosts"
     return outcome
