@@ -6,6 +6,7 @@ run against localhost do so only with --check.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -260,3 +261,43 @@ def test_a_missing_secret_file_fails_with_its_name(tmp_path):
         """)
     assert r.returncode != 0
     assert "/nonexistent/secrets/minio.env" in r.stdout
+
+
+def test_the_roles_read_and_write_env_files_as_ralf_does(tmp_path):
+    """Hostile values: ralf writes the secrets file, the role reads it and writes a unit's env file with
+    the same module (ralf_env_parse / ralf_env_quote), and what comes back is what went in."""
+    from ralf import envfile
+
+    hostile = json.loads((REPO / "tests" / "data" / "env" / "hostile.json").read_text())
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    secrets.joinpath("demo.env").write_text(envfile.render(hostile, header="demo.env"))
+    secrets.joinpath("broken.env").write_text('MULTI="line1\nINJECTED=1"\n')  # edited by hand: a line break
+    (tmp_path / "unit.env.j2").write_text(
+        "# {{ ansible_managed }}\n{% for k, v in ralf_secrets_env.demo.items() %}{{ k }}={{ v | ralf_env_quote }}\n"
+        "{% endfor %}")
+    out = tmp_path / "unit.env"
+    r = _run_local_check(tmp_path, f"""\
+        - name: Env files
+          hosts: all
+          gather_facts: false
+          vars:
+            ralf_secrets_dir: "{secrets}"
+          roles:
+            - role: ralf_secrets
+              ralf_secrets_files: [demo, broken]
+          tasks:
+            - name: Write a unit's env file
+              ansible.builtin.template: {{src: unit.env.j2, dest: "{out}", mode: "0600"}}
+              check_mode: false
+            - name: A value with a line break cannot be written
+              ansible.builtin.copy:
+                content: "MULTI={{{{ ralf_secrets_env.broken.MULTI | ralf_env_quote }}}}\\n"
+                dest: "{tmp_path}/broken.out"
+              check_mode: false
+        """)
+    assert "holds a line break or NUL" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
+    assert envfile.read(out) == hostile
+    assert not (tmp_path / "broken.out").exists()
+    assert "INJECTED" not in r.stdout + r.stderr

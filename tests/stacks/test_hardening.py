@@ -44,12 +44,12 @@ def test_every_file_a_stack_run_writes_is_private_and_free_of_secret_values(defa
     result = run_stacks(default_copy, "031-minio-config", apply=True)
     assert result.ok, [r.note for r in result.results]
 
-    from ralf.secrets import parse_env_text
+    from ralf.envfile import parse
 
     values = []
     for f in (p for p in secrets_dir.iterdir() if p.is_file()):
         text = f.read_text()
-        env = parse_env_text(text)
+        env = parse(text)
         values += [v for v in env.values() if len(v) >= 6] if env else [
             ln for ln in text.splitlines() if len(ln) >= 8 and not ln.startswith("-----")]
     assert "relay-pw-7741" in values and len(values) > 5

@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
+from ralf.envfile import parse
 from ralf.errors import SecretError
 from ralf.loader import load_platform
-from ralf.secrets import check_secrets, init_secrets, load_secret, parse_env_text, read_env_file
+from ralf.secrets import check_secrets, init_secrets, load_secret, read_env_file
 
 PLATFORM = """\
 version: 1
@@ -132,9 +133,17 @@ def test_load_secret_errors_name_file_and_key_not_value(make, tmp_path):
     assert "NOPE" in str(e.value) and "app.env" in str(e.value) and value not in str(e.value)
 
 
-def test_dotenv_parsing():
+def test_a_literal_secret_with_a_line_break_is_refused_by_init(make):
+    p = make('      APP_NOTE: "one\\nAPP_PASSWORD=injected"')
+    assert p.services["app"].secrets["APP_NOTE"] == "one\nAPP_PASSWORD=injected"
+    with pytest.raises(SecretError, match="app.env: APP_NOTE holds a line break") as e:
+        init_secrets(p)
+    assert "injected" not in str(e.value)
+
+
+def test_env_file_parsing():
     text = "# c\n\nA=1\nB = two words \nC=x=y\nexport D=4\nE=\"quoted value\"\nF='s'\nbroken line\n"
-    assert parse_env_text(text) == {"A": "1", "B": "two words", "C": "x=y", "D": "4", "E": "quoted value", "F": "s"}
+    assert parse(text) == {"A": "1", "B": "two words", "C": "x=y", "D": "4", "E": "quoted value", "F": "s"}
 
 
 def test_cli_never_prints_values(make, tmp_path, run_cli, write_platform):

@@ -1,7 +1,7 @@
 """The lab's TCP key-value store (group ``phase1``): ``python -m ralf.lab.store --host H --port P``.
 
 Line protocol: ``PING`` → ``PONG``; ``GET key`` → ``VALUE v`` / ``NONE``; ``SET key value`` → ``OK``,
-which needs ``AUTH token`` first when a token file is given (``STORE_TOKEN=...`` in dotenv form).
+which needs ``AUTH token`` first when a token file is given (``STORE_TOKEN=...`` in the env-file form of :mod:`ralf.envfile`).
 """
 
 from __future__ import annotations
@@ -9,19 +9,15 @@ from __future__ import annotations
 import argparse
 import socketserver
 import threading
-from pathlib import Path
 
+from ralf import envfile
 from ralf.lab.serve import run
 
 
 def read_token(path: str | None) -> str | None:
     if not path:
         return None
-    for line in Path(path).read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "STORE_TOKEN":
-            return value.strip()
-    return None
+    return envfile.read(path).get("STORE_TOKEN")
 
 
 def make_server(host: str, port: int, token: str | None) -> socketserver.ThreadingTCPServer:

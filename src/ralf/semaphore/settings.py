@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ralf.errors import SecretError, UsageError
 from ralf.model import Platform
+from ralf.secrets import read_env_file
 from ralf.semaphore.client import SemaphoreClient
 
 
@@ -38,31 +39,6 @@ class SemaphoreSettings:
     def describe(self) -> str:
         how = "API token" if self.token else f"user {self.user!r}"
         return f"{self.url} ({how} from {self.source})"
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    try:
-        from ralf.secrets import read_env_file
-    except ImportError:  # pragma: no cover - ralf.secrets is part of the package
-        return _parse_env(path)
-    return read_env_file(path)
-
-
-def _parse_env(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        raise SecretError(f"cannot read secret file {path}") from None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            v = v.strip()
-            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-                v = v[1:-1]
-            out[k.strip().removeprefix("export ").strip()] = v
-    return out
 
 
 def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None = None) -> SemaphoreSettings:
@@ -94,7 +70,7 @@ def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None
             f"no Semaphore credentials: set SEMAPHORE_TOKEN (or SEMAPHORE_USER and SEMAPHORE_PASSWORD), "
             f"or create {path} with SEMAPHORE_ADMIN_NAME and SEMAPHORE_ADMIN_PASSWORD"
         )
-    values = _read_env_file(path)
+    values = read_env_file(path)
     missing = [k for k in ("SEMAPHORE_ADMIN_NAME", "SEMAPHORE_ADMIN_PASSWORD") if not values.get(k)]
     if missing:
         raise SecretError(f"{path} lacks {' and '.join(missing)}")

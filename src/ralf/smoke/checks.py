@@ -478,21 +478,12 @@ def s3_credentials(platform) -> tuple[str, str] | None:
 
 
 def _read_env_file(path) -> dict[str, str]:
+    from ralf import envfile
+
     try:
-        text = path.read_text()
-    except OSError:
+        return envfile.read(path)
+    except (OSError, UnicodeDecodeError):
         return {}
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key.strip()] = value
-    return out
 
 
 def check_s3(pc, ctx: Context) -> Outcome:

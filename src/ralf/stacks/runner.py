@@ -136,7 +136,7 @@ def new_run_dir(state_dir: Path) -> Path:
 def secret_values(platform: Platform) -> list[str]:
     """Every value held in the secrets directory (each ``KEY=value`` of its env files, the lines of any
     other file such as a private key), so a log line that prints one is redacted."""
-    from ralf.secrets import parse_env_text
+    from ralf import envfile
 
     values: list[str] = []
     try:
@@ -150,7 +150,7 @@ def secret_values(platform: Platform) -> list[str]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        env = parse_env_text(text)
+        env = envfile.parse(text)
         values += list(env.values()) if env else [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 8
                                                   and not ln.startswith("-----")]
     return values
