@@ -50,7 +50,7 @@ def _proxmox(platform: Platform):
 
 
 def import_id(platform: Platform, stack_name: str) -> str:
-    """The id ``tofu import`` takes for the stack's container: ``<node>/<ct_id>`` (the service's node)."""
+    """The import id of the stack's container for bpg/proxmox: ``<node>/<ct_id>`` (the service's node)."""
     _, svc = _tofu_service(platform, stack_name)
     return f"{_proxmox(platform).node_of(svc)}/{svc.ct_id}"
 

@@ -24,7 +24,9 @@ BEHAVIOUR = {behaviour!r}
 NAME = {name!r}
 args = sys.argv[1:]
 with open(RECORD, "a") as f:
-    f.write(json.dumps({{"prog": NAME, "argv": args, "env": sorted(os.environ), "cwd": os.getcwd()}}) + "\n")
+    block = json.load(open("ralf_import.tf.json")) if os.path.exists("ralf_import.tf.json") else None
+    f.write(json.dumps({{"prog": NAME, "argv": args, "env": sorted(os.environ), "cwd": os.getcwd(),
+                        "import_block": block}}) + "\n")
 try:
     b = json.load(open(BEHAVIOUR))
 except (OSError, ValueError):
@@ -35,7 +37,9 @@ except (OSError, ValueError):
 FAKE_BODY = r'''
 cmd = args[0] if args and not args[0].startswith("-") else ""
 def say(level, message, **extra):
-    print(json.dumps({"@level": level, "@message": message, **extra}))
+    # OpenTofu's JSON UI lines (as captured in tests/data/tofu, with OpenTofu's module and version keys)
+    print(json.dumps({"@level": level, "@message": message, "@module": "tofu.ui",
+                      "@timestamp": "2026-11-28T06:59:18.477366Z", **extra}))
 def error(summary, detail=""):
     say("error", "Error: " + summary, type="diagnostic",
         diagnostic={"severity": "error", "summary": summary, "detail": detail})
@@ -75,31 +79,55 @@ if args == ["version", "-json"]:
     print(json.dumps({"terraform_version": b.get("version", "1.10.6"), "platform": "linux_amd64",
                       "provider_selections": {}}))
     sys.exit(0)
+if cmd in ("init", "plan", "apply") and "-json" in args:
+    say("info", "OpenTofu 1.10.6", tofu="1.10.6", type="version", ui="1.2")
 if b.get("echo_secret") and cmd == b["echo_secret"]:
     say("info", "token is " + os.environ.get("TF_VAR_pm_api_token_secret", ""))
     say("info", "aws is " + os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
 if b.get("lock") == cmd:
-    error("Error acquiring the state lock", "Lock Info:\n  ID: 1234\n  Who: other@host")
+    error("Error acquiring the state lock", "Error message: operation error S3: PutObject, StatusCode: 412\n"
+          "Lock Info:\n  ID: 1234\n  Who: other@host")
 if b.get("fail") == cmd:
     error("something else broke")
 # what OpenTofu plans: one in-place update of the container unless the behaviour file says otherwise
 CHANGES = b.get("plan_changes", [{"address": "module.lxc.proxmox_virtual_environment_container.this",
                                    "mode": "managed", "change": {"actions": ["update"]}}])
-if os.path.exists(".imported") and "after_import" in b:
+IMPORT = "ralf_import.tf.json"
+if os.path.exists(IMPORT) and "after_import" in b:
     CHANGES = b["after_import"]
 def summary(op, changes):
-    counts = {"add": 0, "change": 0, "remove": 0, "import": 0, "operation": op}
+    counts = {"add": 0, "change": 0, "import": 0, "remove": 0, "operation": op}
     for rc in changes:
         for a in rc["change"]["actions"]:
-            counts[{"create": "add", "update": "change", "delete": "remove"}.get(a, "import")] += a != "no-op"
-    say("info", "%s: %d to add, %d to change, %d to destroy." % (op, counts["add"], counts["change"], counts["remove"]),
-        type="change_summary", changes=counts)
+            if a != "no-op":
+                counts[{"create": "add", "update": "change", "delete": "remove"}[a]] += 1
+        counts["import"] += "importing" in rc["change"]
+    words = "%d to add, %d to change, %d to destroy." % (counts["add"], counts["change"], counts["remove"])
+    if op == "apply":
+        words = "Apply complete! Resources: %d added, %d changed, %d destroyed." % (
+            counts["add"], counts["change"], counts["remove"])
+    say("info", ("Plan: " if op == "plan" else "") + words, type="change_summary", changes=counts)
 if cmd == "init":
+    say("info", "Initializing the backend...", message_code="initializing_backend_message", type="init_output")
     if "-backend-config=backend.hcl" in args and not os.path.exists("backend.hcl"):
-        print("Error: backend.hcl missing", file=sys.stderr)
-        sys.exit(1)
-    print("OpenTofu has been successfully initialized!")
+        error("Failed to read file", 'The file "backend.hcl" could not be read.')
+    say("info", "OpenTofu has been successfully initialized!", message_code="output_init_success_message",
+        type="init_output")
 elif cmd == "plan":
+    if os.path.exists(IMPORT):
+        block = json.load(open(IMPORT))["import"][0]
+        tries = int(open(".import-tries").read()) if os.path.exists(".import-tries") else 0
+        open(".import-tries", "w").write(str(tries + 1))
+        if b.get("import_error"):
+            error(b["import_error"])
+        if b.get("import_fails") or tries < b.get("import_missing_times", 0):
+            error("Cannot import non-existent remote object",
+                  'While attempting to import an existing object to "%s", the provider detected that no object '
+                  "exists with the given id. Only pre-existing objects can be imported; check that the id is "
+                  "correct and that it is associated with the provider's configured region or endpoint, or use "
+                  '"tofu apply" to create a new remote object for this resource.' % block["to"])
+        CHANGES = [dict(rc, change=dict(rc["change"], importing={"id": block["id"]}))
+                   if rc["address"] == block["to"] else rc for rc in CHANGES]
     out = [a.split("=", 1)[1] for a in args if a.startswith("-out=")]
     if out:
         json.dump({"format_version": "1.2", "resource_changes": CHANGES}, open(out[0], "w"))
@@ -109,20 +137,16 @@ elif cmd == "show":
         error("Failed to read the given file as a state or plan file")
     print(open(args[-1]).read())
 elif cmd == "apply":
-    if b.get("already_exists") and not os.path.exists(".imported"):
-        error("error creating container: CT 4020 already exists on node pve-deploy")
-    summary("apply", json.load(open(args[-1]))["resource_changes"])
-elif cmd == "import":
-    tries = int(open(".import-tries").read()) if os.path.exists(".import-tries") else 0
-    open(".import-tries", "w").write(str(tries + 1))
-    if b.get("import_error"):
-        print("Error: " + b["import_error"], file=sys.stderr)
-        sys.exit(1)
-    if b.get("import_fails") or tries < b.get("import_missing_times", 0):
-        print("Error: Cannot import non-existent remote object", file=sys.stderr)
-        sys.exit(1)
-    open(".imported", "w").close()
-    print("Import successful!")
+    planned = json.load(open(args[-1]))["resource_changes"]
+    if any("importing" in rc["change"] for rc in planned):
+        open(".imported", "w").close()
+    elif b.get("already_exists") and not os.path.exists(".imported"):
+        error("error creating container: received an HTTP 500 response - Reason: unable to create CT 4020 - "
+              "CT 4020 already exists on node 'pve-deploy'")
+    summary("apply", planned)
+else:
+    print("stand-in tofu: unexpected command %r" % args, file=sys.stderr)
+    sys.exit(1)
 sys.exit(0)
 '''
 

@@ -72,7 +72,7 @@ def test_after_an_import_the_new_plan_is_guarded_too(default_copy, fakes, state)
     fakes.behave(already_exists=True, after_import=REPLACE)
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO)
     assert result.results[0].result == "failed" and result.results[0].note.startswith("refused:")
-    assert _tofu(fakes) == ["init", "plan", "show", "apply", "import", "plan", "show"]
+    assert _tofu(fakes) == ["init", "plan", "show", "apply", "plan", "show"]
 
 
 def test_allow_destroy_for_a_stack_that_is_not_run_is_a_usage_error(default_copy, fakes, state):
@@ -149,7 +149,6 @@ OPTIONS_1_10 = {
     "plan": {"-input", "-json", "-out", "-refresh", "-lock", "-lock-timeout", "-var", "-var-file"},
     "show": {"-json"},
     "apply": {"-input", "-json", "-auto-approve", "-lock", "-lock-timeout"},
-    "import": {"-input", "-lock", "-lock-timeout", "-var", "-var-file"},
 }
 S3_BACKEND_1_10 = {"bucket", "key", "region", "endpoints", "use_path_style", "skip_credentials_validation",
                    "skip_region_validation", "skip_requesting_account_id", "skip_metadata_api_check",

@@ -16,8 +16,8 @@ from ralf.stacks.tofu import backend_config, backend_stub
 REPO = Path(__file__).resolve().parents[2]
 PVE_SECRET = "pve-secret-Zq81xY"  # what the default_copy fixture writes into pve.env
 
-INIT_LOCAL = ["init", "-input=false"]
-INIT_S3 = ["init", "-input=false", "-reconfigure", "-backend-config=backend.hcl"]
+INIT_LOCAL = ["init", "-input=false", "-json"]
+INIT_S3 = ["init", "-input=false", "-json", "-reconfigure", "-backend-config=backend.hcl"]
 PLAN = ["plan", "-input=false", "-json", "-out=ralf.tfplan"]
 SHOW = ["show", "-json", "ralf.tfplan"]
 APPLY = ["apply", "-input=false", "-json", "ralf.tfplan"]
@@ -128,14 +128,15 @@ def test_already_exists_imports_and_applies_again(default_copy, fakes, state):
     fakes.behave(already_exists=True)
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO)
     assert result.ok
-    assert [c["argv"] for c in fakes.calls("tofu")] == [
-        INIT_S3, PLAN, SHOW,
-        APPLY,
-        ["import", "-input=false", "module.lxc.proxmox_virtual_environment_container.this", "pve-deploy/4020"],
-        PLAN, SHOW, APPLY,
-    ]
+    calls = fakes.calls("tofu")
+    assert [c["argv"] for c in calls] == [INIT_S3, PLAN, SHOW, APPLY, PLAN, SHOW, APPLY]
+    # the adoption is an import block in the root module while it is planned and applied, and only then
+    block = {"import": [{"to": "module.lxc.proxmox_virtual_environment_container.this", "id": "pve-deploy/4020"}]}
+    assert [c["import_block"] for c in calls] == [None] * 4 + [block] * 3
+    assert not (state / "tofu" / "042-vaultwarden-lxc" / "ralf_import.tf.json").exists()
     r = result.results[0]
-    assert r.result == "succeeded" and "imported" in r.note and r.changed == 1
+    assert r.result == "succeeded" and r.note == "imported existing container pve-deploy/4020"
+    assert r.changed == 2  # the apply's change_summary: 1 imported + 1 changed in place
 
 
 def test_failed_import_fails_the_stack_and_stops_the_run(default_copy, fakes, state):
@@ -144,19 +145,22 @@ def test_failed_import_fails_the_stack_and_stops_the_run(default_copy, fakes, st
                         import_retries=2, import_retry_delay=0.01)
     assert not result.ok and result.exit_code == 1
     assert [r.result for r in result.results] == ["failed", "not run"]
-    assert result.results[0].note == "import of pve-deploy/4020 failed after 3 attempts"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "import", "import", "import"]
+    note = result.results[0].note
+    assert note.startswith("import of pve-deploy/4020 failed: Cannot import non-existent remote object: While ")
+    assert note.endswith(" after 3 attempts")
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "plan", "plan", "plan"]
+    assert not (state / "tofu" / "042-vaultwarden-lxc" / "ralf_import.tf.json").exists()
 
 
 def test_import_waits_for_a_container_proxmox_is_still_creating(default_copy, fakes, state, monkeypatch):
-    # the original polled until the CT appeared; the import is retried with a growing pause
+    # the original polled until the CT appeared; the import plan is retried with a growing pause
     monkeypatch.setenv("RALF_IMPORT_RETRY_DELAY", "0.01")
     fakes.behave(already_exists=True, import_missing_times=2)
     lines: list[str] = []
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, on_output=lines.append)
     assert result.ok, result.results[0].note
     assert [c["argv"][0] for c in fakes.calls("tofu")] == [
-        "init", "plan", "show", "apply", "import", "import", "import", "plan", "show", "apply"]
+        "init", "plan", "show", "apply", "plan", "plan", "plan", "show", "apply"]
     retries = [line for line in lines if "not importable yet" in line]
     assert retries == [
         "[ralf] container pve-deploy/4020 not importable yet (Cannot import non-existent remote object); retry 1/3 in 0.01s",
@@ -169,8 +173,16 @@ def test_import_waits_for_a_container_proxmox_is_still_creating(default_copy, fa
 def test_import_error_that_waiting_cannot_fix_is_not_retried(default_copy, fakes, state):
     fakes.behave(already_exists=True, import_error="HTTP 401 Unauthorized: invalid token")
     result = run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO, import_retry_delay=0.01)
-    assert result.results[0].note == "import of pve-deploy/4020 failed"
-    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "import"]
+    assert result.results[0].note == "import of pve-deploy/4020 failed: HTTP 401 Unauthorized: invalid token"
+    assert [c["argv"][0] for c in fakes.calls("tofu")] == ["init", "plan", "show", "apply", "plan"]
+
+
+def test_a_killed_runs_import_block_does_not_outlive_it(default_copy, fakes, state):
+    wd = state / "tofu" / "042-vaultwarden-lxc"
+    wd.mkdir(parents=True)
+    (wd / "ralf_import.tf.json").write_text('{"import": [{"to": "x.y", "id": "stale"}]}')
+    assert run_stacks(default_copy, "042-vaultwarden-lxc", apply=True, repo_root=REPO).ok
+    assert [c["import_block"] for c in fakes.calls("tofu")] == [None] * 4
 
 
 def test_plan_never_imports(default_copy, fakes, state):

@@ -25,7 +25,7 @@ class RunContext:
     guard: InterruptGuard = field(default_factory=lambda: InterruptGuard(grace=60.0))
     ansible_retries: int = 3
     ansible_retry_delay: float = 5.0
-    import_retries: int = 3  # tofu import while the container is not visible (or still locked) yet
+    import_retries: int = 3  # import plans while the container is not visible (or still locked) yet
     import_retry_delay: float = 5.0
     allow_destroy: frozenset[str] = frozenset()  # stacks whose plan may delete or replace resources
 

@@ -9,12 +9,19 @@ object in the bucket, so two runs on different machines cannot corrupt it either
 Every run plans into a saved plan (``-out``), reads it with ``show -json`` and, before applying it,
 stops when it deletes or replaces anything (a CT holds its service's data) unless the operator named
 the stack with ``--allow-destroy``: the destroy guard. Semaphore's Apply templates cannot pass that
-flag, so they never destroy. ``plan``/``apply`` run with ``-json``; ralf decides on those messages
-(``ralf.stacks.tofu_json``) and logs their human text.
+flag, so they never destroy. ``init``/``plan``/``apply`` run with ``-json``; ralf decides on those
+messages (``ralf.stacks.tofu_json``) and logs their human text (``@message``).
 
-When apply fails because the container already exists, it is imported under bpg/proxmox's
-documented id ``<node_name>/<vm_id>`` and applied again. A container Proxmox is still creating
-(locked, or not visible yet) is retried a few times with a growing pause, as the original polled.
+When apply fails because the container already exists, it is adopted with an ``import`` block
+(``ralf_import.tf.json``: the container's address and bpg/proxmox's documented id
+``<node_name>/<vm_id>``), planned, guarded and applied again like any plan — so the import, too, is
+read from ``-json`` (``tofu import`` has no machine-readable output). A container Proxmox is still
+creating (locked, or not visible yet) makes that plan fail; it is planned again a few times with a
+growing pause, as the original polled. The import file is removed when the run is done with it.
+
+OpenTofu's diagnostics carry no codes: where ralf tells one error from another (the container
+exists, is not importable yet, the state is locked) it matches the ``summary``/``detail`` fields of
+the JSON diagnostic, never the rendered text.
 
 Credentials never touch a file or an argument: MinIO's keys go in as ``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY``, Proxmox's token as ``TF_VAR_pm_api_token_id`` / ``_secret``.
@@ -34,12 +41,14 @@ from ralf.model import Platform
 from ralf.secrets import read_env_file
 from ralf.stacks import tofu_json
 from ralf.stacks.context import Outcome, RunContext
-from ralf.stacks.process import run_streamed
+from ralf.stacks.process import ProcResult, run_streamed
 
 BACKEND_STUB = "backend.tf.json"
 BACKEND_CONFIG = "backend.hcl"
+IMPORT_FILE = "ralf_import.tf.json"
 SSH_PUBLIC_KEY = "ralf_ed25519.pub"
 
+# Matched against diagnostics' summary and detail (tofu_json.errors), never against rendered output.
 ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
 # The container is there but not importable yet: Proxmox still creating it (locked), or not visible.
 NOT_YET = re.compile(r"non-existent remote object|does not exist|is locked", re.IGNORECASE)
@@ -128,6 +137,7 @@ def prepare_workdir(platform: Platform, stack: Stack, state_dir: Path, repo_root
     d.mkdir(parents=True, exist_ok=True)
     for name, text in root_module(platform, stack.name, repo_root).items():
         (d / name).write_text(text, encoding="utf-8")
+    (d / IMPORT_FILE).unlink(missing_ok=True)  # left by a run that was killed while adopting the container
     if remote_state(platform, stack):
         (d / BACKEND_STUB).write_text(backend_stub(), encoding="utf-8")
         (d / BACKEND_CONFIG).write_text(backend_config(platform, stack.name), encoding="utf-8")
@@ -143,7 +153,7 @@ PLAN_FILE = "ralf.tfplan"
 
 
 def init_command(binary: str, remote: bool) -> list[str]:
-    cmd = [binary, "init", "-input=false"]
+    cmd = [binary, "init", "-input=false", "-json"]
     if remote:
         # -reconfigure: the backend file is generated each run; an edited endpoint must not stop init.
         cmd += ["-reconfigure", f"-backend-config={BACKEND_CONFIG}"]
@@ -163,8 +173,9 @@ def apply_command(binary: str) -> list[str]:
     return [binary, "apply", "-input=false", "-json", PLAN_FILE]
 
 
-def import_command(binary: str, address: str, import_id: str) -> list[str]:
-    return [binary, "import", "-input=false", address, import_id]
+def import_block(address: str, import_id: str) -> str:
+    """The ``import`` block that adopts an existing container (a root-module file, JSON syntax)."""
+    return json.dumps({"import": [{"to": address, "id": import_id}]}, indent=2) + "\n"
 
 
 def import_target(platform: Platform, stack_name: str) -> tuple[str, str]:
@@ -277,125 +288,137 @@ def destroy_refusal(stack_name: str, plan: tofu_json.Plan) -> str:
 
 def run_tofu_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, str], log: TextIO) -> Outcome:
     assert ctx.tofu_binary is not None
-    binary = ctx.tofu_binary
     d = prepare_workdir(ctx.platform, stack, ctx.state_dir, ctx.repo_root)
     try:
-        return _run_stack(ctx, stack, apply, env, log, binary, d)
+        return _StackRun(ctx, stack, env, log, ctx.tofu_binary, d).run(apply)
     finally:
         # the saved plan holds every variable's value, the Proxmox token included
         (d / PLAN_FILE).unlink(missing_ok=True)
+        (d / IMPORT_FILE).unlink(missing_ok=True)
 
 
-def _run_stack(ctx: RunContext, stack: Stack, apply: bool, env: dict[str, str], log: TextIO,
-               binary: str, d: Path) -> Outcome:
-    outcome = Outcome("succeeded")
+class _StackRun:
+    """One stack's command sequence: init, plan, show, (guard), apply — and the adoption of an existing CT."""
 
-    def run(argv: list[str], quiet: bool = False):
-        outcome.commands.append(argv)
-        header = f"$ {' '.join(argv)}    (in {d})"
-        log.write(header + "\n")
-        ctx.say(f"[ralf] {header}")
+    def __init__(self, ctx: RunContext, stack: Stack, env: dict[str, str], log: TextIO, binary: str, d: Path):
+        self.ctx, self.stack, self.env, self.log, self.binary, self.d = ctx, stack, env, log, binary, d
+        self.outcome = Outcome("succeeded")
+
+    def exec(self, argv: list[str], quiet: bool = False) -> ProcResult:
+        self.outcome.commands.append(argv)
+        header = f"$ {' '.join(argv)}    (in {self.d})"
+        self.log.write(header + "\n")
+        self.ctx.say(f"[ralf] {header}")
         show = (lambda line: None) if quiet else tofu_json.human
-        return run_streamed(argv, cwd=d, env=env, log=log, on_line=ctx.on_output, redact=ctx.redact, guard=ctx.guard,
-                            resend_on_startup=False, show=show)  # a second SIGINT would make tofu drop its state lock
+        # resend_on_startup=False: a second SIGINT would make tofu drop its state lock
+        return run_streamed(argv, cwd=self.d, env=self.env, log=self.log, on_line=self.ctx.on_output,
+                            redact=self.ctx.redact, guard=self.ctx.guard, resend_on_startup=False, show=show)
 
-    def stop(res, note: str) -> Outcome:
-        outcome.result = "interrupted" if res.interrupted else "failed"
-        outcome.note = "interrupted" if res.interrupted else note
-        return outcome
+    def stop(self, res: ProcResult, note: str) -> Outcome:
+        self.outcome.result = "interrupted" if res.interrupted else "failed"
+        self.outcome.note = "interrupted" if res.interrupted else note
+        return self.outcome
 
-    def planned():
-        """plan + show -json: (None, plan) or (the failed/interrupted result, None)."""
-        res = run(plan_command(binary))
+    def say(self, line: str) -> None:
+        self.log.write(line + "\n")
+        self.ctx.say(line)
+
+    def planned(self, step: str = "plan") -> tuple[ProcResult | None, tofu_json.Plan | None]:
+        """plan + show -json: (None, plan), or (the failed or interrupted run, None)."""
+        res = self.exec(plan_command(self.binary))
         if res.returncode != 0 or res.interrupted:
-            return stop(res, _failure_note(res.lines, "plan")), None
-        res = run(show_command(binary), quiet=True)  # the JSON holds variable values: never logged
+            self.stop(res, _failure_note(res.lines, step))
+            return res, None
+        res = self.exec(show_command(self.binary), quiet=True)  # the JSON holds variable values: never logged
         if res.returncode != 0 or res.interrupted:
-            return stop(res, "reading the saved plan failed"), None
+            self.stop(res, "reading the saved plan failed")
+            return res, None
         return None, tofu_json.read_plan(res.output)
 
-    def guarded(plan: tofu_json.Plan) -> Outcome | None:
+    def refused(self, plan: tofu_json.Plan) -> bool:
+        """The destroy guard: True (and the outcome says why) when the plan deletes and was not allowed to."""
         if not plan.destructive:
-            return None
+            return False
         for c in plan.destructive:
-            line = f"[ralf] destroy guard: {c.why()}"
-            log.write(line + "\n")
-            ctx.say(line)
-        if stack.name in ctx.allow_destroy:
-            ctx.say(f"[ralf] --allow-destroy {stack.name}: applying the plan with its deletions")
-            return None
-        outcome.result = "failed"
-        outcome.note = destroy_refusal(stack.name, plan)
-        return outcome
+            self.say(f"[ralf] destroy guard: {c.why()}")
+        if self.stack.name in self.ctx.allow_destroy:
+            self.ctx.say(f"[ralf] --allow-destroy {self.stack.name}: applying the plan with its deletions")
+            return False
+        self.outcome.result = "failed"
+        self.outcome.note = destroy_refusal(self.stack.name, plan)
+        return True
 
-    res = run(init_command(binary, remote_state(ctx.platform, stack)))
-    if res.returncode != 0 or res.interrupted:
-        return stop(res, _failure_note(res.lines, "init"))
-    failed, plan = planned()
-    if failed:
-        return failed
-    assert plan is not None
-    if not apply:
-        outcome.changed = plan.change_count
-        if plan.destructive:
-            outcome.note = "the plan destroys: " + "; ".join(c.why() for c in plan.destructive)
-        return outcome
-    if guarded(plan):
-        return outcome
-    res = run(apply_command(binary))
-    if res.interrupted:
-        return stop(res, "")
-    if res.returncode != 0 and _already_exists(res.lines):
-        address, import_id = import_target(ctx.platform, stack.name)
-        ctx.say(f"[ralf] the container already exists: importing it as {address} ({import_id}) and applying again")
+    def run(self, apply: bool) -> Outcome:
+        res = self.exec(init_command(self.binary, remote_state(self.ctx.platform, self.stack)))
+        if res.returncode != 0 or res.interrupted:
+            return self.stop(res, _failure_note(res.lines, "init"))
+        _, plan = self.planned()
+        if plan is None:
+            return self.outcome
+        if not apply:
+            self.outcome.changed = plan.change_count
+            if plan.destructive:
+                self.outcome.note = "the plan destroys: " + "; ".join(c.why() for c in plan.destructive)
+            return self.outcome
+        if self.refused(plan):
+            return self.outcome
+        res = self.exec(apply_command(self.binary))
+        if res.interrupted:
+            return self.stop(res, "")
+        if res.returncode != 0 and _already_exists(res.lines):
+            return self.adopt()
+        if res.returncode != 0:
+            return self.stop(res, _failure_note(res.lines, "apply"))
+        self.outcome.changed = tofu_json.change_count(res.lines)
+        return self.outcome
+
+    def adopt(self) -> Outcome:
+        """Import the existing container with an import block, plan (again while it is not importable yet),
+        guard, apply."""
+        address, import_id = import_target(self.ctx.platform, self.stack.name)
+        self.ctx.say(f"[ralf] the container already exists: importing it as {address} ({import_id}) and applying again")
+        (self.d / IMPORT_FILE).write_text(import_block(address, import_id), encoding="utf-8")
+        step = f"import of {import_id}"
         attempt = 0
         while True:
-            res = run(import_command(binary, address, import_id))
-            if res.returncode == 0 or res.interrupted:
+            failed, plan = self.planned(step)
+            if plan is not None:
                 break
-            # `tofu import` has no machine-readable output: its error text is all there is
-            if attempt >= ctx.import_retries or STATE_LOCKED.search(res.output) or not NOT_YET.search(res.output):
-                tries = f" after {attempt + 1} attempts" if attempt else ""
-                return stop(res, _failure_note(res.lines, f"import of {import_id}") + tries)
+            assert failed is not None
+            errs = tofu_json.errors(failed.lines)
+            waiting = [e for e in errs if NOT_YET.search(e)]
+            if failed.interrupted or not waiting or any(STATE_LOCKED.search(e) for e in errs) \
+                    or attempt >= self.ctx.import_retries:
+                if attempt and not failed.interrupted:
+                    self.outcome.note += f" after {attempt + 1} attempts"
+                return self.outcome
             attempt += 1
-            delay = min(MAX_IMPORT_DELAY, ctx.import_retry_delay * 2 ** (attempt - 1))
-            msg = (f"[ralf] container {import_id} not importable yet ({_first_error(res.output)}); "
-                   f"retry {attempt}/{ctx.import_retries} in {delay:g}s")
-            log.write(msg + "\n")
-            ctx.say(msg)
-            if ctx.guard.sleep(delay):
-                outcome.result = outcome.note = "interrupted"
-                return outcome
-        if res.interrupted:
-            return stop(res, "")
-        failed, plan = planned()
-        if failed:
-            return failed
-        assert plan is not None
-        if guarded(plan):
-            return outcome
-        res = run(apply_command(binary))
+            delay = min(MAX_IMPORT_DELAY, self.ctx.import_retry_delay * 2 ** (attempt - 1))
+            why = waiting[0].split(": ", 1)[0]
+            self.say(f"[ralf] container {import_id} not importable yet ({why}); "
+                     f"retry {attempt}/{self.ctx.import_retries} in {delay:g}s")
+            if self.ctx.guard.sleep(delay):
+                self.outcome.result = self.outcome.note = "interrupted"
+                return self.outcome
+        if self.refused(plan):
+            return self.outcome
+        res = self.exec(apply_command(self.binary))
         if res.returncode != 0 or res.interrupted:
-            return stop(res, _failure_note(res.lines, "apply after import"))
-        outcome.note = f"imported existing container {import_id}"
-    elif res.returncode != 0:
-        return stop(res, _failure_note(res.lines, "apply"))
-    outcome.changed = tofu_json.change_count(res.lines)
-    return outcome
+            return self.stop(res, _failure_note(res.lines, "apply after import"))
+        (self.d / IMPORT_FILE).unlink(missing_ok=True)
+        self.outcome.result = "succeeded"
+        self.outcome.note = f"imported existing container {import_id}"
+        self.outcome.changed = tofu_json.change_count(res.lines)
+        return self.outcome
 
 
 def _already_exists(lines: list[str]) -> bool:
     return any(ALREADY_EXISTS.search(e) for e in tofu_json.errors(lines))
 
 
-def _first_error(output: str) -> str:
-    line = next((ln for ln in output.splitlines() if NOT_YET.search(ln)), "")
-    return line.strip().removeprefix("Error: ").strip() or "not found"
-
-
 def _failure_note(lines: list[str], step: str) -> str:
     errs = tofu_json.errors(lines)
-    if any(STATE_LOCKED.search(e) for e in errs) or (not errs and STATE_LOCKED.search("\n".join(lines))):
+    if any(STATE_LOCKED.search(e) for e in errs):
         return f"{step}: the state is locked by another OpenTofu run (see the log for the lock id)"
     if errs:
         return f"{step} failed: {errs[0].splitlines()[0][:200]}"

@@ -3,8 +3,12 @@
 ralf writes ``use_lockfile = true`` into every S3 backend configuration, which OpenTofu only knows
 from 1.10 (Terraform: 1.10 too), so an older binary fails at ``init`` half-way through a run. The
 version is read before anything runs, from the engine's machine output (``tofu version -json``,
-key ``terraform_version`` in OpenTofu and Terraform alike). ansible-core prints no machine-readable
-version; its ``--version`` first line (``ansible-playbook [core 2.18.6]``) is the documented form.
+key ``terraform_version`` in OpenTofu and Terraform alike). ansible-core has no machine-readable
+version output (no ``--version`` JSON, nothing in ``ansible-config dump``); its ``--version`` first
+line (``ansible-playbook [core 2.18.6]``, this form since ansible-core 2.11) is the one text ralf reads
+from an engine — a banner checked before anything runs, never a run's result (those come from the
+JSON events of :mod:`ralf.stacks.ansible_events`). A banner ralf cannot read stops the run with one
+message instead of guessing.
 
 The minimums here are the single source: the root modules' ``required_version`` and the Semaphore
 host's pinned OpenTofu (role ``semaphore``) are tested against them.
