@@ -121,11 +121,6 @@ def text_rows(board: list[dict]) -> list[list[str]]:
 TEXT_COLUMNS = ["group", "service", "state", "last apply", "last smoke", "cert days", "note"]
 
 
-def plain_table(columns: list[str], rows: list[list[str]]) -> str:
-    """Aligned columns without box drawing or colour, one line per row: for pipes, logs and grep."""
-    widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows, strict=False)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)).rstrip() for r in [columns, *rows]]
-    return "\n".join(lines) + "\n"
 
 CSS = """
 :root { color-scheme: light; }

@@ -13,7 +13,6 @@ service, while a change to the network, Proxmox, Semaphore or the groups touches
 from __future__ import annotations
 
 import fnmatch
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,12 +173,14 @@ def git_platform_diff(catalog, ref: str, repo_root: str | Path) -> PlatformDiff 
 def _git(root: Path, ref: str, *args: str) -> str:
     if ref.startswith("-") or any(ord(c) < 32 or c.isspace() for c in ref):
         raise UsageError(f"--changed-from expects a git revision (a branch, tag or commit), not {ref!r}")
+    from ralf import process
+
     try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        proc = process.run(["git", *args], cwd=root, timeout=60)
     except FileNotFoundError:
         raise ExternalToolError("git is not installed; install git or pass --changed PATH... instead") from None
-    except subprocess.TimeoutExpired:
-        raise ExternalToolError(f"git {' '.join(args)} took longer than 60 s") from None
+    if proc.timed_out:
+        raise ExternalToolError(f"git {' '.join(args)} took longer than 60 s")
     if proc.returncode != 0:
         msg = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise UsageError(f"cannot compare with {ref!r} in {root}: {msg}")

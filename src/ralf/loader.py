@@ -8,13 +8,17 @@ an empty file, a missing file or a directory all end in :class:`ralf.errors.Plat
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ralf import settings
 from ralf.errors import PlatformError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PLATFORM = "platform.yaml"
 MAX_BYTES = 4 * 1024 * 1024  # a platform file is a few kB; /dev/zero is not one
@@ -75,7 +79,7 @@ def _load_yaml(text: str) -> Any:
 
 def resolve_platform_path(path: str | os.PathLike | None) -> Path:
     """The platform file to use: the argument, else ``$RALF_PLATFORM``, else ``./platform.yaml``."""
-    return Path(path or os.environ.get(ENV_PLATFORM) or DEFAULT_PLATFORM)
+    return Path(path or settings.get(ENV_PLATFORM) or DEFAULT_PLATFORM)
 
 
 def load_platform(path: str | os.PathLike | None = None):
@@ -101,6 +105,7 @@ def load_platform(path: str | os.PathLike | None = None):
         raise PlatformError([f"{p}: cannot read ({e.strerror})"]) from None
     platform = parse_platform(text, source=str(p))
     platform._source = p.resolve()
+    log.info("platform %s loaded from %s", platform.name, platform._source)
     return platform
 
 

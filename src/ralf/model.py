@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from ralf import values
+from ralf import settings, values
 from ralf.values import AbsPath, Bucket, Host, Hostname, KeyPrefix, Text, UnitName, Url, UserName, Word
 
 STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
@@ -407,7 +407,7 @@ class Platform(Strict):
     @property
     def secrets_path(self) -> Path:
         """The secrets directory; ``$RALF_SECRETS_DIR`` overrides the file (e.g. on the Semaphore host)."""
-        return self.resolve_path(os.environ.get("RALF_SECRETS_DIR") or self.secrets.dir)
+        return self.resolve_path(settings.get("RALF_SECRETS_DIR") or self.secrets.dir)
 
     @field_validator("services")
     @classmethod

@@ -5,15 +5,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def state_dir() -> Path:
-    explicit = os.environ.get("RALF_STATE_DIR")
+    from ralf import settings
+
+    explicit = settings.get("RALF_STATE_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME")
+    xdg = settings.get("XDG_STATE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
     return base / "ralf"
 

@@ -17,7 +17,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ralf import envfile
+from ralf import envfile, settings
 from ralf.errors import SecretError
 from ralf.model import Platform, random_secret_length
 
@@ -186,7 +186,7 @@ def check_secrets(platform: Platform, environ: dict[str, str] | None = None) -> 
         for k in ("PVE_TOKEN_ID", "PVE_TOKEN_SECRET"):
             if k not in keys:
                 keys.append(k)
-        env_ok[platform.proxmox.credentials_file] = {k for k in ("PVE_TOKEN_ID", "PVE_TOKEN_SECRET") if env.get(k)}
+        env_ok[platform.proxmox.credentials_file] = {k for k in ("PVE_TOKEN_ID", "PVE_TOKEN_SECRET") if settings.get(k, env)}
     if d.exists() and stat.S_IMODE(d.stat().st_mode) & 0o077:
         reports.append(FileReport(".", "insecure", note=f"directory mode is {oct(stat.S_IMODE(d.stat().st_mode))}, expected 0700"))
     for fname, keys in wanted.items():

@@ -19,15 +19,13 @@ for a stopped service.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import signal
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ralf import process
 from ralf.paths import ssh_host_key_options
 
 # ssh exits 255 both for its own errors and when the remote command does (pct dies with 255 when
@@ -53,28 +51,12 @@ Runner = Callable[[list[str], float], ExecResult]
 def run_argv(argv: list[str], timeout: float) -> ExecResult:
     """Run argv in its own process group; on timeout kill the whole group (shells leave children)."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        done = process.run(argv, timeout=timeout)
     except FileNotFoundError:
         return ExecResult(127, "", f"{argv[0]}: command not found", transport_error=f"{argv[0]} is not installed")
     except OSError as e:
         return ExecResult(126, "", str(e), transport_error=f"cannot run {argv[0]}: {e.strerror or e}")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate()
-        return ExecResult(124, out or "", err or "", timed_out=True)
-    return ExecResult(proc.returncode, out or "", err or "")
+    return ExecResult(done.returncode, done.stdout, done.stderr, timed_out=done.timed_out)
 
 
 def _first_line(text: str) -> str:

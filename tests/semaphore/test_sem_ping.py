@@ -111,3 +111,10 @@ def test_a_working_server_prints_its_version(fake, run_cli, repo_root):
     assert code == 0 and json.loads(out) == {"url": fake.url, "alive": True,
                                              "version": "v2.10.32-d4a2713-1729850000" if fake.version == "2.10"
                                              else "v2.16.14-013b450-1750000000"}
+
+
+def test_verbose_ping_logs_each_request_never_the_token(fake, run_cli, repo_root):
+    code, out, err = _ping(run_cli, repo_root, fake.url, fake.token, "-vv")
+    assert code == 0
+    assert "ralf: DEBUG ralf.semaphore.client: GET /api/ping -> 200" in err.splitlines()
+    assert len(fake.token) >= 8 and fake.token not in out + err

@@ -10,7 +10,6 @@ file says ``insecure_tls: true``.
 
 from __future__ import annotations
 
-import os
 import ssl
 import time
 from typing import Any
@@ -35,11 +34,12 @@ class ProxmoxError(RalfError):
 
 def token_from(platform: Platform, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """``(token id, secret)`` from the environment, else the credentials file in the secrets directory."""
+    from ralf import settings
     from ralf.secrets import read_env_file
 
-    env = os.environ if environ is None else environ
-    if env.get(TOKEN_ID_VAR) and env.get(TOKEN_SECRET_VAR):
-        return env[TOKEN_ID_VAR], env[TOKEN_SECRET_VAR]
+    token_id, secret = settings.get(TOKEN_ID_VAR, environ), settings.get(TOKEN_SECRET_VAR, environ)
+    if token_id and secret:
+        return token_id, secret
     assert platform.proxmox is not None
     path = platform.secrets_path / platform.proxmox.credentials_file
     values = read_env_file(path)

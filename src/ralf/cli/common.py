@@ -16,8 +16,27 @@ def _remember_platform(ctx: click.Context, param: click.Parameter, value: str | 
     return value
 
 
+def _raise_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value:
+        from ralf import log
+
+        ctx.meta["ralf.verbose"] = ctx.meta.get("ralf.verbose", 0) + value
+        log.configure(ctx.meta["ralf.verbose"])
+    return value
+
+
 def platform_option(f: Callable) -> Callable:
-    """``--platform FILE``: accepted both before and after the subcommand (the later one wins)."""
+    """The global options, accepted both before and after the subcommand: ``--platform FILE`` (the later one
+    wins) and ``-v/--verbose`` (counted over both places: ``-v`` what ralf does, ``-vv`` in detail)."""
+    f = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_raise_verbosity,
+        help="Show ralf's own diagnostics on stderr (-vv: every request and program in detail).",
+    )(f)
     return click.option(
         "--platform",
         "platform_file",
@@ -68,20 +87,11 @@ def console(stderr: bool = False):
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     """A table: box-drawn on a terminal; piped, plain aligned columns, one unpadded line per row (never wrapped)."""
-    cells = [["" if v is None else str(v) for v in r] for r in rows]
-    if not sys.stdout.isatty():
-        from ralf.board import plain_table
+    from ralf.tables import plain_table, rich_table
 
-        if title:
-            click.echo(title)
-        click.echo(plain_table(columns, cells), nl=False)
+    if sys.stdout.isatty():
+        console().print(rich_table(title, columns, rows))
         return
-    from rich import box
-    from rich.table import Table
-
-    t = Table(title=title, show_lines=False, header_style="bold", title_justify="left", box=box.HEAVY_HEAD)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in cells:
-        t.add_row(*r)
-    console().print(t)
+    if title:
+        click.echo(title)
+    click.echo(plain_table(columns, rows), nl=False)

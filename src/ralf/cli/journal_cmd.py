@@ -22,10 +22,10 @@ from ralf.cli.common import emit_json, json_option, load, platform_option
 @json_option
 def history(run_id: int | None, limit: int, all_platforms: bool, as_json: bool) -> None:
     """Show recent runs of this platform (newest first), or the steps of run RUN_ID."""
-    from ralf.board import plain_table
     from ralf.deploy.output import fmt_duration
     from ralf.errors import UsageError
     from ralf.journal import Journal, PlatformId
+    from ralf.tables import plain_table
 
     with Journal() as j:
         if run_id is not None:

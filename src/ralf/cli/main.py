@@ -12,7 +12,6 @@ import sys
 
 import click
 
-from ralf import __version__
 from ralf.cli.common import platform_option
 
 # name -> "module:attribute"; order is the order of `ralf --help`.
@@ -87,7 +86,7 @@ class LazyGroup(click.Group):
         "The platform file is --platform FILE, else $RALF_PLATFORM, else ./platform.yaml."
     ),
 )
-@click.version_option(__version__, "--version", prog_name="ralf")
+@click.version_option(package_name="ralf", prog_name="ralf")
 @platform_option
 def cli() -> None:
     """ralf runs a Proxmox homelab platform Semaphore-first: every deployment is an Apply task
@@ -124,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         click.echo(f"ralf: {e.strerror or e}{where}", err=True)
         sys.exit(1)
+    finally:
+        if "ralf.log" in sys.modules:  # -v was given: the next in-process run starts quiet again
+            sys.modules["ralf.log"].reset()
 
 
 if __name__ == "__main__":

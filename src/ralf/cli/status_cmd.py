@@ -39,7 +39,8 @@ def journal_rows(catalog) -> list[dict]:
               help="Also write the board as one self-contained HTML page.")
 def status(as_json: bool, html_file: str | None) -> None:
     """The platform at a glance: last apply and smoke per service, from the journal."""
-    from ralf.board import LABEL, TEXT_COLUMNS, board_rows, plain_table, render_html, summary, text_rows
+    from ralf.board import LABEL, TEXT_COLUMNS, board_rows, render_html, summary, text_rows
+    from ralf.tables import plain_table, rich_table
 
     catalog = load_catalog()
     board = board_rows(journal_rows(catalog))
@@ -64,16 +65,11 @@ def status(as_json: bool, html_file: str | None) -> None:
         if html_file:
             click.echo(f"board written to {html_file}")
     else:
-        from rich.table import Table
-
         styles = {"OK": "green", "WARN": "yellow", "FAIL": "bold red", "NEVER RUN": "dim"}
-        t = Table(title=f"ralf status · {catalog.platform.name}", title_justify="left", header_style="bold")
-        for c in TEXT_COLUMNS:
-            t.add_column(c, overflow="fold")
-        for row in text_rows(board):
-            t.add_row(*row, style=styles.get(row[2], ""))
+        rows = text_rows(board)
         con = console()
-        con.print(t)
+        con.print(rich_table(f"ralf status · {catalog.platform.name}", TEXT_COLUMNS, rows,
+                             [styles.get(row[2], "") for row in rows]))
         con.print(" · ".join(f"{n} {LABEL[k]}" for k, n in counts.items() if n) or "no services")
         if html_file:
             con.print(f"board written to {html_file}")

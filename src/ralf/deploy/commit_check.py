@@ -11,12 +11,12 @@ checked — the result says so instead of guessing.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ralf import process
 from ralf.errors import RalfError
 
 GIT_TIMEOUT = 30
@@ -36,12 +36,11 @@ class CommitCheck:
 
 def _git(args: list[str], cwd: Path | None = None) -> str:
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        proc = process.run(["git", *args], cwd=cwd, timeout=GIT_TIMEOUT, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     except FileNotFoundError:
         raise RalfError("git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise RalfError(f"git {args[0]} took longer than {GIT_TIMEOUT} s") from None
+    if proc.timed_out:
+        raise RalfError(f"git {args[0]} took longer than {GIT_TIMEOUT} s")
     if proc.returncode != 0:
         raise RalfError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"git {args[0]} failed")
     return proc.stdout

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from ralf.deploy.results import RunReport
 from ralf.hints import command as hint_command
+from ralf.tables import plain_table
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -102,15 +103,13 @@ class Reporter:
 
 
 def summary_lines(report: RunReport, command: str = "ralf deploy") -> list[str]:
-    rows = [["#", "template", "result", "duration", "task", "url"]]
+    rows = []
     for s in report.steps:
         result = s.result + (f" (run {s.from_run})" if s.from_run else "")
         rows.append([str(s.index + 1), s.step.template, result, fmt_duration(s.duration),
                      "" if s.task_id is None else str(s.task_id), s.task_url or ""])
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    out = ["", "Summary"]
-    for r in rows:
-        out.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
+    table = plain_table(["#", "template", "result", "duration", "task", "url"], rows)
+    out = ["", "Summary", *("  " + line for line in table.splitlines())]
     n = len(report.steps)
     ok = sum(1 for s in report.steps if s.result == "succeeded")
     if report.ok:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ralf import backoff
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError, SemaphoreError
 from ralf.journal import REAPED
@@ -266,7 +267,7 @@ class SemaphoreExecutor:
     def _start(self, template_id: int, message: str, before: int, deadline: float) -> dict:
         for attempt in range(self.start_attempts):
             if attempt:
-                self.sleep(min(0.2 * 2 ** attempt, 2.0))
+                self.sleep(backoff.delay(attempt, 0.4, 2.0))
             try:
                 return self.client.start_task(self.project_id, template_id, message=message)
             except SemaphoreUnreachable as e:

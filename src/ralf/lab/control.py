@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ralf import settings
 from ralf.errors import UsageError
 from ralf.lab import certs, paths, supervisor
 from ralf.lab.facts import tls_port
@@ -22,7 +23,7 @@ LAB_PLATFORM_ENV = "RALF_LAB_PLATFORM"
 
 def bundled_platform(env_var: str, example: str) -> Path:
     """``$env_var``, else ``examples/<example>/platform.yaml`` here or in ralf's own checkout."""
-    env = os.environ.get(env_var)
+    env = settings.get(env_var)
     if env:
         return Path(env)
     here = Path("examples") / example / "platform.yaml"

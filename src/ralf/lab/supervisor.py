@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ralf import process
 from ralf.errors import RalfError, UsageError
 from ralf.lab import paths
 
@@ -138,6 +139,7 @@ def start(unit: str) -> str:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {unit}\n".encode())
         log.flush()
         try:
+            process.started([str(a) for a in spec["argv"]])
             proc = subprocess.Popen(
                 [str(a) for a in spec["argv"]], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, env=env, cwd=str(paths.lab_dir()),

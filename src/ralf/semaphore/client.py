@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from ralf import backoff
 from ralf.semaphore.errors import (
     SemaphoreAuthError,
     SemaphoreBadAnswer,
@@ -31,6 +33,8 @@ from ralf.semaphore.errors import (
     error_for,
     summarise_body,
 )
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
@@ -184,7 +188,7 @@ class SemaphoreClient:
         tried = 0
         for attempt in range(attempts):
             if attempt:
-                pause = self.backoff * (2 ** (attempt - 1))
+                pause = backoff.delay(attempt, self.backoff)
                 if time.monotonic() + pause >= budget_end:
                     break
                 time.sleep(pause)
@@ -202,6 +206,7 @@ class SemaphoreClient:
                 last = e
                 reached = reached or not isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
                 continue
+            log.debug("%s /api%s -> %d", method, path, resp.status_code)
             if resp.status_code >= 500 and attempt + 1 < attempts:
                 last = None
                 continue

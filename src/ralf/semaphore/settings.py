@@ -16,7 +16,6 @@ Secrets are held here only to hand them to the client; ``repr`` and ``describe``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,27 +41,31 @@ class SemaphoreSettings:
 
 
 def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None = None) -> SemaphoreSettings:
-    env = os.environ if environ is None else environ
+    from ralf import log, settings
+
+    def env(name: str) -> str | None:
+        return settings.get(name, environ)
+
     sem = platform.semaphore
-    url = env.get("SEMAPHORE_URL") or (sem.url if sem else None)
+    url = env("SEMAPHORE_URL") or (sem.url if sem else None)
     if not url:
         raise UsageError("no Semaphore server: the platform file has no semaphore section and SEMAPHORE_URL is unset")
-    url = checked_url(url, "SEMAPHORE_URL" if env.get("SEMAPHORE_URL") else "semaphore.url",
-                      allow_http=env.get("SEMAPHORE_ALLOW_HTTP", "") in ("1", "yes", "true"))
-    ca = env.get("SEMAPHORE_CA_FILE") or (str(platform.resolve_path(sem.ca_file)) if sem and sem.ca_file else None)
+    url = checked_url(url, "SEMAPHORE_URL" if env("SEMAPHORE_URL") else "semaphore.url",
+                      allow_http=(env("SEMAPHORE_ALLOW_HTTP") or "") in ("1", "yes", "true"))
+    ca = env("SEMAPHORE_CA_FILE") or (str(platform.resolve_path(sem.ca_file)) if sem and sem.ca_file else None)
     if ca is None:
         from ralf.smoke.checks import ca_file_of
 
         ca = ca_file_of(platform, None)  # Semaphore's nginx serves a certificate from the platform's own CA
     if ca and not Path(ca).is_file():
         raise UsageError(f"the Semaphore CA file {ca} does not exist")
-    if env.get("SEMAPHORE_TOKEN"):
-        return SemaphoreSettings(url, ca, token=env["SEMAPHORE_TOKEN"], source="SEMAPHORE_TOKEN")
-    if env.get("SEMAPHORE_USER") or env.get("SEMAPHORE_PASSWORD"):
-        if not (env.get("SEMAPHORE_USER") and env.get("SEMAPHORE_PASSWORD")):
+    token, user, password = env("SEMAPHORE_TOKEN"), env("SEMAPHORE_USER"), env("SEMAPHORE_PASSWORD")
+    if token:
+        return SemaphoreSettings(url, ca, token=token, source="SEMAPHORE_TOKEN")
+    if user or password:
+        if not (user and password):
             raise UsageError("set both SEMAPHORE_USER and SEMAPHORE_PASSWORD (or SEMAPHORE_TOKEN)")
-        return SemaphoreSettings(url, ca, user=env["SEMAPHORE_USER"], password=env["SEMAPHORE_PASSWORD"],
-                                 source="SEMAPHORE_USER/SEMAPHORE_PASSWORD")
+        return SemaphoreSettings(url, ca, user=user, password=password, source="SEMAPHORE_USER/SEMAPHORE_PASSWORD")
     cred_name = sem.credentials_file if sem else "semaphore.env"
     path = platform.secrets_path / cred_name
     if not path.is_file():
@@ -74,6 +77,7 @@ def settings_from_platform(platform: Platform, environ: Mapping[str, str] | None
     missing = [k for k in ("SEMAPHORE_ADMIN_NAME", "SEMAPHORE_ADMIN_PASSWORD") if not values.get(k)]
     if missing:
         raise SecretError(f"{path} lacks {' and '.join(missing)}")
+    log.redact(values["SEMAPHORE_ADMIN_PASSWORD"])
     return SemaphoreSettings(url, ca, user=values["SEMAPHORE_ADMIN_NAME"], password=values["SEMAPHORE_ADMIN_PASSWORD"],
                              source=str(path))
 

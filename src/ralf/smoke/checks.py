@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import socket
 import struct
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from ralf import settings
 from ralf.smoke.results import FAIL, OK, WARN
 
 
@@ -471,7 +471,7 @@ def s3_credentials(platform) -> tuple[str, str] | None:
         values = _read_env_file(path)
         if values.get(sb.access_key_var) and values.get(sb.secret_key_var):
             return values[sb.access_key_var], values[sb.secret_key_var]
-    access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    access, secret = settings.get("AWS_ACCESS_KEY_ID"), settings.get("AWS_SECRET_ACCESS_KEY")
     if access and secret:
         return access, secret
     return None

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import TextIO
 
+from ralf import settings
 from ralf.catalog import Stack
 from ralf.errors import ExternalToolError
 from ralf.inventory import inventory_ini
@@ -35,7 +36,7 @@ MAX_DELAY = 60.0
 
 
 def resolve_ansible(environ: dict[str, str]) -> str:
-    found = shutil.which("ansible-playbook", path=environ.get("PATH"))
+    found = shutil.which("ansible-playbook", path=settings.get("PATH", environ))
     if not found:
         raise ExternalToolError(
             "ansible-playbook not found on PATH; install ansible-core (pip install 'ansible-core<2.20')"
@@ -109,7 +110,9 @@ def ansible_env(base: dict[str, str], platform: Platform, run_dir: Path, repo_ro
 
 def retry_delay(attempt: int, first: float) -> float:
     """Pause before retry ``attempt`` (1-based): first, 2×first, 4×first … capped at a minute."""
-    return min(MAX_DELAY, first * (2 ** (attempt - 1)))
+    from ralf import backoff
+
+    return backoff.delay(attempt, first, MAX_DELAY)
 
 
 def events_path(run_dir: Path, stack_name: str) -> Path:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ralf import process
 from ralf.errors import ExternalToolError
 from ralf.stacks.lock import held_fds
 
@@ -163,6 +164,7 @@ def run_streamed(
     ``show`` turns a line into what is logged and passed on (None: neither); the result keeps the raw
     lines (a machine-readable stream stays readable for a person, and parseable for ralf)."""
     redact = redact or Redactor()
+    process.started(argv, cwd)
     try:
         child = subprocess.Popen(
             argv,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from ralf import settings
 from ralf.catalog import Catalog, Stack
 from ralf.errors import PlatformError, RalfError, UsageError
 from ralf.model import Platform
@@ -105,19 +106,6 @@ class RunResult:
 
 def _now() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
-
-
-def _int_env(environ: dict[str, str], name: str, default: float, cast=int):
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise UsageError(f"{name}={raw!r} must not be negative")
-    return value
 
 
 def new_run_dir(state_dir: Path) -> Path:
@@ -223,12 +211,12 @@ def run_stacks(
                            start_source=start_source)
     allowed = _allowed_destroys(stacks, allow_destroy)
     tofu_path, ansible_path, creds = preflight(platform, stacks, env, tofu_binary)
-    retries = ansible_retries if ansible_retries is not None else _int_env(env, "RALF_ANSIBLE_RETRIES", 3)
+    retries = ansible_retries if ansible_retries is not None else settings.number("RALF_ANSIBLE_RETRIES", 3, env)
     delay = (ansible_retry_delay if ansible_retry_delay is not None
-             else _int_env(env, "RALF_ANSIBLE_RETRY_DELAY", 5.0, float))
-    i_retries = import_retries if import_retries is not None else _int_env(env, "RALF_IMPORT_RETRIES", 3)
+             else settings.number("RALF_ANSIBLE_RETRY_DELAY", 5.0, env, cast=float))
+    i_retries = import_retries if import_retries is not None else settings.number("RALF_IMPORT_RETRIES", 3, env)
     i_delay = (import_retry_delay if import_retry_delay is not None
-               else _int_env(env, "RALF_IMPORT_RETRY_DELAY", 5.0, float))
+               else settings.number("RALF_IMPORT_RETRY_DELAY", 5.0, env, cast=float))
     sd = Path(state_dir) if state_dir is not None else default_state_dir()
     root = Path(repo_root) if repo_root else (platform.source.parent if platform.source else Path.cwd())
     action: Literal["apply", "plan"] = "apply" if apply else "plan"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ralf import settings
 from ralf.catalog import Catalog, Stack
 from ralf.errors import UsageError
 
@@ -70,9 +71,9 @@ def parse_auto_apply(value: str | None) -> bool:
 def selection_from_env(environ: Mapping[str, str]) -> Selection:
     """The selection Semaphore's environment sets (``ONLY_STACKS``, ``START_AT``, ``AUTO_APPLY``)."""
     return Selection(
-        only=parse_only(environ.get("ONLY_STACKS")),
-        start_at=parse_start_at(environ.get("START_AT")),
-        apply=parse_auto_apply(environ.get("AUTO_APPLY")),
+        only=parse_only(settings.get("ONLY_STACKS", environ)),
+        start_at=parse_start_at(settings.get("START_AT", environ)),
+        apply=parse_auto_apply(settings.get("AUTO_APPLY", environ)),
     )
 
 
@@ -85,9 +86,9 @@ def resolve_selection(
     """Flags win; each setting without a flag comes from the environment (and says which it was)."""
     only_flag, start_flag = bool(only), start_at is not None
     return Selection(
-        only=parse_only(only) if only_flag else parse_only(environ.get(ONLY_ENV)),
-        start_at=parse_start_at(start_at, START_FLAG) if start_flag else parse_start_at(environ.get(START_ENV)),
-        apply=apply if apply is not None else parse_auto_apply(environ.get("AUTO_APPLY")),
+        only=parse_only(only) if only_flag else parse_only(settings.get(ONLY_ENV, environ)),
+        start_at=parse_start_at(start_at, START_FLAG) if start_flag else parse_start_at(settings.get(START_ENV, environ)),
+        apply=apply if apply is not None else parse_auto_apply(settings.get("AUTO_APPLY", environ)),
         only_source=ONLY_FLAG if only_flag else ONLY_ENV,
         start_source=START_FLAG if start_flag else START_ENV,
     )

@@ -35,6 +35,7 @@ import shutil
 from pathlib import Path
 from typing import TextIO
 
+from ralf import backoff, settings
 from ralf.catalog import Stack
 from ralf.errors import ExternalToolError, SecretError
 from ralf.model import Platform
@@ -60,13 +61,13 @@ STATE_LOCKED = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
 
 
 def tofu_binary_name(explicit: str | None, environ: dict[str, str]) -> str:
-    return explicit or environ.get("RALF_TOFU") or "tofu"
+    return explicit or settings.get("RALF_TOFU", environ) or "tofu"
 
 
 def resolve_tofu(explicit: str | None, environ: dict[str, str]) -> str:
     """The OpenTofu (or Terraform) executable's path, or one clear error."""
     name = tofu_binary_name(explicit, environ)
-    found = shutil.which(name, path=environ.get("PATH"))
+    found = shutil.which(name, path=settings.get("PATH", environ))
     if not found:
         raise ExternalToolError(
             f"OpenTofu binary {name!r} not found on PATH; install OpenTofu, or pick another binary "
@@ -199,7 +200,7 @@ def credentials(platform: Platform, stacks: list[Stack], environ: dict[str, str]
     env: dict[str, str] = {}
     px = platform.proxmox
     if px is not None:
-        tid, tsecret = environ.get("PVE_TOKEN_ID"), environ.get("PVE_TOKEN_SECRET")
+        tid, tsecret = settings.get("PVE_TOKEN_ID", environ), settings.get("PVE_TOKEN_SECRET", environ)
         if not (tid and tsecret):
             path = platform.secrets_path / px.credentials_file
             values = read_env_file(path) if path.exists() else {}
@@ -393,7 +394,7 @@ class _StackRun:
                     self.outcome.note += f" after {attempt + 1} attempts"
                 return self.outcome
             attempt += 1
-            delay = min(MAX_IMPORT_DELAY, self.ctx.import_retry_delay * 2 ** (attempt - 1))
+            delay = backoff.delay(attempt, self.ctx.import_retry_delay, MAX_IMPORT_DELAY)
             why = waiting[0].split(": ", 1)[0]
             self.say(f"[ralf] container {import_id} not importable yet ({why}); "
                      f"retry {attempt}/{self.ctx.import_retries} in {delay:g}s")

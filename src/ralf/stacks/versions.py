@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Callable
 
+from ralf import process
 from ralf.errors import ExternalToolError
 
 TOFU_MIN = (1, 10, 0)  # use_lockfile in the S3 backend
@@ -42,10 +42,11 @@ def dotted(v: tuple[int, ...]) -> str:
 
 def _run(argv: list[str], env: dict[str, str]) -> str:
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
+        proc = process.run(argv, env=env, timeout=TIMEOUT)
+    except OSError as e:
         raise ExternalToolError(f"cannot ask {argv[0]} for its version: {e}") from None
+    if proc.timed_out:
+        raise ExternalToolError(f"cannot ask {argv[0]} for its version: no answer within {TIMEOUT} s")
     if proc.returncode != 0:
         first = next((ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()), "")
         raise ExternalToolError(f"`{' '.join(argv)}` failed (exit {proc.returncode}): {first.strip()}")

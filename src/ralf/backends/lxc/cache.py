@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from ralf import process
 from ralf.errors import RalfError
 
 ROLES_DIR = Path(__file__).resolve().parents[4] / "ansible" / "roles"
@@ -176,7 +176,7 @@ def package_stanza(control: str, filename: str, data: bytes) -> str:
 
 
 def _deb_control(deb: Path) -> str:
-    proc = subprocess.run(["dpkg-deb", "--field", str(deb)], capture_output=True, text=True)
+    proc = process.run(["dpkg-deb", "--field", str(deb)])
     if proc.returncode != 0:
         raise CacheError(f"dpkg-deb cannot read {deb.name}: {proc.stderr.strip()}")
     return proc.stdout
@@ -226,13 +226,13 @@ def _rootfs_arch(rootfs: Path) -> str:
     arch = rootfs / "var" / "lib" / "dpkg" / "arch"
     if arch.is_file() and arch.read_text(encoding="utf-8").split():
         return arch.read_text(encoding="utf-8").split()[0]
-    proc = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
+    proc = process.run(["dpkg", "--print-architecture"])
     return proc.stdout.strip() or "amd64"
 
 
 def _run(argv: list[str], what: str, on_output: Callable[[str], None]) -> None:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = process.run(argv)
     except FileNotFoundError:
         raise CacheError(f"{what}: {argv[0]} is not installed") from None
     if proc.returncode != 0:

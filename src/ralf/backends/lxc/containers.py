@@ -12,11 +12,11 @@ host keys strictly.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ralf import process
 from ralf.backends.lxc import netns
 from ralf.errors import RalfError
 
@@ -175,7 +175,7 @@ class Containers:
         shutil.rmtree(self.dir(name), ignore_errors=True)
 
     def attach(self, name: str, argv: list[str], timeout: float = 60,
-               input_text: str | None = None) -> subprocess.CompletedProcess:
+               input_text: str | None = None) -> process.Completed:
         return self._lxc(self.attach_argv(name, argv, wrap=False), check=False, timeout=timeout, input_text=input_text)
 
     def attach_argv(self, name: str, argv: list[str], wrap: bool = True) -> list[str]:
@@ -187,17 +187,16 @@ class Containers:
     def _lxc(self, argv: list[str], *, what: str = "", check: bool = True, timeout: float = 120,
              input_text: str | None = None):
         full = netns.lxc_argv(self.netns_name, argv)
-        stdin = {"input": input_text} if input_text is not None else {"stdin": subprocess.DEVNULL}
         try:
-            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, **stdin)
+            proc = process.run(full, timeout=timeout, input_text=input_text)
         except FileNotFoundError:
             raise ContainerError("LXC is not installed (apt-get install lxc)") from None
-        except subprocess.TimeoutExpired:
+        if proc.timed_out:
             if check:
-                raise ContainerError(f"cannot {what or argv[0]}: no answer within {timeout:.0f}s") from None
-            return subprocess.CompletedProcess(full, 124, "", "timed out")
-        if check and proc.returncode != 0:
-            raise ContainerError(f"cannot {what or argv[0]}: {_last_line(proc.stderr) or f'exit {proc.returncode}'}")
+                raise ContainerError(f"cannot {what or argv[0]}: no answer within {timeout:.0f}s")
+            proc.stderr = "timed out"
+        elif check and proc.returncode != 0:
+            raise ContainerError(f"cannot {what or argv[0]}: {proc.last_line() or f'exit {proc.returncode}'}")
         return proc
 
 
@@ -213,11 +212,6 @@ def record_host_key(known_hosts: Path, ip: str, pub: str) -> None:
 
 
 def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = process.run(argv)
     if proc.returncode != 0:
-        raise ContainerError(f"cannot {what}: {_last_line(proc.stderr) or f'exit {proc.returncode}'}")
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+        raise ContainerError(f"cannot {what}: {proc.last_line() or f'exit {proc.returncode}'}")

@@ -20,10 +20,10 @@ import contextlib
 import ctypes
 import ipaddress
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from ralf import process
 from ralf.errors import RalfError
 
 NETNS_DIR = Path("/run/netns")
@@ -44,7 +44,7 @@ def exists(name: str) -> bool:
 
 def _ip(*args: str) -> None:
     try:
-        proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+        proc = process.run(["ip", *args], timeout=30)
     except FileNotFoundError:
         raise NetnsError("`ip` is not installed (apt-get install iproute2)") from None
     if proc.returncode != 0:
@@ -83,19 +83,19 @@ def delete(name: str) -> bool:
 def pids(name: str) -> list[int]:
     """Processes whose network namespace is this one (what teardown must leave none of)."""
     try:
-        proc = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, timeout=30)
+        proc = process.run(["ip", "netns", "pids", name], timeout=30)
     except FileNotFoundError:
         return []
     return [int(p) for p in proc.stdout.split() if p.isdigit()]
 
 
 def _link_exists(name: str, link: str) -> bool:
-    proc = subprocess.run(["ip", "-n", name, "link", "show", link], capture_output=True, text=True)
+    proc = process.run(["ip", "-n", name, "link", "show", link])
     return proc.returncode == 0
 
 
 def _addresses(name: str, link: str) -> list[str]:
-    proc = subprocess.run(["ip", "-n", name, "-o", "addr", "show", "dev", link], capture_output=True, text=True)
+    proc = process.run(["ip", "-n", name, "-o", "addr", "show", "dev", link])
     out = []
     for line in proc.stdout.splitlines():
         words = line.split()

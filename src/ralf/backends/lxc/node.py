@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from ralf import process
 from ralf.backends.lxc import netns, rootfs
 from ralf.backends.lxc.containers import Containers, CtSpec
 from ralf.errors import PlatformError, RalfError
@@ -46,8 +47,7 @@ def ssh_key(platform: Platform, on_output: Callable[[str], None] | None = None) 
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key.unlink(missing_ok=True)
         pub.unlink(missing_ok=True)
-        proc = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ralf", "-f", str(key)],
-                              capture_output=True, text=True)
+        proc = process.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ralf", "-f", str(key)])
         if proc.returncode != 0:
             raise RalfError(f"cannot make the SSH key {key}: {proc.stderr.strip()}")
         if on_output:
@@ -236,6 +236,7 @@ class LxcNode:
             sys.executable, "-m", "http.server", "--bind", self.host.host_ip, "--directory", str(self.cache_dir),
             str(self.host.cache_port)])
         log = open(self.path / "cache-server.log", "ab")
+        process.started(argv)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         (self.path / "cache-server.pid").write_text(str(proc.pid))
@@ -249,8 +250,7 @@ class LxcNode:
         raise RalfError(f"the package cache server did not listen on {self.cache_url} within 10s")
 
     def _listening(self) -> bool:
-        proc = subprocess.run(netns.exec_argv(self.host.netns, ["ss", "-Hltn", f"sport = :{self.host.cache_port}"]),
-                              capture_output=True, text=True)
+        proc = process.run(netns.exec_argv(self.host.netns, ["ss", "-Hltn", f"sport = :{self.host.cache_port}"]))
         return bool(proc.stdout.strip())
 
 
