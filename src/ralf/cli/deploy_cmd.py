@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import signal
 import sys
 
 import click
@@ -50,138 +49,69 @@ def deploy(request: tuple[str, ...], changed: tuple[str, ...], changed_from: str
     and `ralf deploy --resume` continues from the failed step (refused if the plan changed).
     Exit 0 only when every step succeeded.
     """
+    import ralf.deploy
     from ralf.cli.plan_cmd import render_plan, split_request
-    from ralf.deploy import DEFAULT_TIMEOUT, LocalExecutor, Reporter, SemaphoreExecutor, execute, resume_point
-    from ralf.deploy.pairs import restart_index
+    from ralf.deploy import Reporter
     from ralf.errors import UsageError
     from ralf.hints import complete
     from ralf.journal import Journal
-    from ralf.planner import build_plan
 
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UsageError("--timeout must be a positive, finite number of seconds")
     if only_failed_step and resume is None:
         raise UsageError("--only-failed-step goes with --resume")
     journal: Journal | None = None
-    if resume is not None:
-        if request or changed or changed_from:
-            raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
-        journal = Journal()
-        catalog, resume = _resume_target(journal, resume)
-    else:
-        catalog = load_catalog()
-    platform = catalog.platform
-    out = sys.stderr if as_json else sys.stdout
-
-    def plan_from(args: dict):
-        return build_plan(catalog, args.get("request"), changed=args.get("changed"),
-                          changed_from=args.get("changed_from"), repo_root=args.get("repo_root"))
-
-    resume_info = None
-    if resume is not None:
-        try:
-            assert journal is not None
-            run, plan, start = resume_point(journal, resume, plan_from)
-        except UsageError as e:
-            raise UsageError(complete(str(e), platform.source)) from None
-        if not only_failed_step and run["steps"][start]["result"] == "failed":
-            start = restart_index(plan, start, catalog)  # the Apply–Smoke pair is the unit
-        request_args = run["request_args"]
-        resume_info = {"run": run, "start_index": start}
-        executor = executor or run["executor"]
-    else:
-        request_name, paths = split_request(request, changed)
-        request_args = {"request": request_name, "changed": paths, "changed_from": changed_from,
-                        "repo_root": repo_root}
-        plan = plan_from(request_args)
-
-    if dry_run:
-        if as_json:
-            emit_json({"dry_run": True, **plan.to_dict()})
-        else:
-            click.echo(render_plan(plan))
-        return
-    if not plan.steps:
-        if as_json:
-            emit_json({"run_id": None, "result": "nothing to do", "exit_code": 0, "plan": plan.to_dict(), "steps": []})
-        else:
-            click.echo(render_plan(plan))
-        return
-
-    print(render_plan(plan), file=out, flush=True)
-    if plan.needs_confirmation and not yes:
-        what = "pattern B changes the shared base" if plan.pattern == "B" else "cleanroom re-converges Phase 1"
-        if not sys.stdin.isatty():
-            raise UsageError(f"{what}; there is no terminal to ask for confirmation — rerun with --yes to go ahead")
-        if not click.confirm(f"{what}: run these {len(plan.steps)} steps?", default=False, err=True):
-            raise UsageError("not confirmed; nothing was run")
-
-    if executor is None:
-        # A platform without Semaphore (the lab) can only run locally: say so instead of failing.
-        executor = "semaphore" if platform.semaphore is not None else "local"
-        if executor == "local":
-            click.echo("ralf: the platform file has no semaphore section: running locally (--executor local)", err=True)
-    client = None
     try:
-        if executor == "semaphore":
-            from ralf.semaphore.settings import client_from_platform
-
-            if platform.semaphore is None:
-                raise UsageError("the platform file has no semaphore section; use --executor local")
-            client = client_from_platform(platform)
-            ex: SemaphoreExecutor | LocalExecutor = SemaphoreExecutor(client, platform.semaphore.project)
-            if not no_commit_check:
-                _check_commit(client, platform, request_args.get("repo_root") or repo_root, catalog)
+        if resume is not None:
+            if request or changed or changed_from:
+                raise UsageError("--resume takes the request from the journaled run; give no REQUEST or --changed")
+            journal = Journal()
+            catalog, resume = _resume_target(journal, resume)
+            try:
+                planned = ralf.deploy.plan_resume(catalog, journal, resume, only_failed_step=only_failed_step)
+            except UsageError as e:
+                raise UsageError(complete(str(e), catalog.platform.source)) from None
         else:
-            ex = LocalExecutor(platform)
-        probes = None
-        if not no_checks:
-            from ralf.triage import Probes
+            catalog = load_catalog()
+            request_name, paths = split_request(request, changed)
+            planned = ralf.deploy.plan_request(catalog, request_name, changed=paths, changed_from=changed_from,
+                                               repo_root=repo_root)
+        plan = planned.plan
+        if dry_run:
+            if as_json:
+                emit_json({"dry_run": True, **plan.to_dict()})
+            else:
+                click.echo(render_plan(plan))
+            return
+        if not plan.steps:
+            if as_json:
+                emit_json({"run_id": None, "result": "nothing to do", "exit_code": 0, "plan": plan.to_dict(),
+                           "steps": []})
+            else:
+                click.echo(render_plan(plan))
+            return
 
-            probes = Probes(platform, semaphore_ping=client.ping if client is not None else None,
-                            semaphore_url=client.base_url if client is not None else None)
-        journal = journal or Journal()
-        # SIGTERM (a service manager, `kill`) ends the run like Ctrl-C: the running task is stopped and journaled.
-        old_term = signal.signal(signal.SIGTERM, _terminate)
-        try:
-            report = execute(
-                plan, ex, journal, catalog=catalog, reporter=Reporter(out, show_log=not no_log),
-                timeout=timeout or DEFAULT_TIMEOUT, probes=probes, run_checks=not no_checks,
-                request_args=request_args, platform_file=str(platform.source) if platform.source else None,
-                resume=resume_info,
-            )
-        finally:
-            signal.signal(signal.SIGTERM, old_term)
+        out = sys.stderr if as_json else sys.stdout
+        print(render_plan(plan), file=out, flush=True)
+        if planned.needs_confirmation and not yes:
+            what = "pattern B changes the shared base" if plan.pattern == "B" else "cleanroom re-converges Phase 1"
+            if not sys.stdin.isatty():
+                raise UsageError(f"{what}; there is no terminal to ask for confirmation — rerun with --yes to go ahead")
+            if not click.confirm(f"{what}: run these {len(plan.steps)} steps?", default=False, err=True):
+                raise UsageError("not confirmed; nothing was run")
+
+        report = ralf.deploy.run(
+            catalog, planned, executor=executor, journal=journal, reporter=Reporter(out, show_log=not no_log),
+            timeout=timeout, checks=not no_checks, commit_check=not no_commit_check,
+            notice=lambda message: click.echo(f"ralf: {message}", err=True),
+        )
     finally:
-        if client is not None:
-            client.close()
         if journal is not None:
             journal.close()
     if as_json:
         emit_json(report.to_dict())
     if report.exit_code:
         sys.exit(report.exit_code)
-
-
-def _check_commit(client, platform, repo_root, catalog) -> None:
-    """Refuse before the first step when Semaphore would run another commit than the operator's HEAD."""
-    from pathlib import Path
-
-    from ralf.deploy.commit_check import check_commit
-    from ralf.errors import RalfError
-    from ralf.planner import _default_repo_root
-
-    try:
-        project = client.find_project(platform.semaphore.project)
-    except RalfError:
-        return  # the run records Semaphore's outage as its first step
-    if project is None:
-        return  # the executor explains a missing project
-    root = Path(repo_root) if repo_root else _default_repo_root(catalog)
-    result = check_commit(client, int(project["id"]), platform.semaphore.repository.name, root)
-    if result.refuses:
-        raise RalfError(f"not deploying: {result.message} (or --no-commit-check to run Semaphore's commit)")
-    click.echo(f"ralf: commit check: {result.message}", err=True)
 
 
 def _resume_target(journal, ref: str) -> tuple:
@@ -223,6 +153,3 @@ def _resume_target(journal, ref: str) -> tuple:
                          f"resume it with --platform {shown_path(own)} (or without --platform)")
     return Catalog(load_platform(own)), ref
 
-
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
