@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
+from ralf.serial import Record
+
 if TYPE_CHECKING:  # the catalog only reads a Platform: whoever built one has imported the models
     from ralf.model import Platform
 
@@ -25,7 +27,7 @@ PLATFORM_TARGET = "platform"
 
 
 @dataclass(frozen=True)
-class Stack:
+class Stack(Record):
     name: str
     type: Literal["tofu", "ansible", "lxc"]  # lxc: a *-lxc stack realised on the platform's local LXC host
     service: str
@@ -33,19 +35,11 @@ class Stack:
     role: Literal["infra", "config"]  # tofu creates the CT, ansible configures it
     local_state: bool = False
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "service": self.service,
-            "group": self.group,
-            "role": self.role,
-            "local_state": self.local_state,
-        }
-
 
 @dataclass(frozen=True)
-class Template:
+class Template(Record):
+    json_fields = ("name", "kind", "scope", "environment", "stacks", "auto_apply", "start_at", "target", "description")
+
     """A Semaphore template as the runbook names it, with what it does."""
 
     name: str
@@ -58,6 +52,11 @@ class Template:
     start_at: str = "000"
     description: str = ""
 
+    def json_shape(self, data: dict) -> dict:
+        for key in ("target",) if self.kind == "apply" else ("stacks", "auto_apply", "start_at"):
+            del data[key]  # an Apply runs stacks, a Smoke checks a target
+        return data
+
     @property
     def env(self) -> dict[str, str]:
         """The Semaphore environment's variables (strings, as Semaphore passes them)."""
@@ -69,24 +68,12 @@ class Template:
             "ONLY_STACKS": " ".join(self.stacks),
         }
 
-    def to_dict(self) -> dict:
-        d: dict = {"name": self.name, "kind": self.kind, "scope": self.scope, "environment": self.environment}
-        if self.kind == "apply":
-            d.update(stacks=list(self.stacks), auto_apply=self.auto_apply, start_at=self.start_at)
-        else:
-            d.update(target=self.target)
-        d["description"] = self.description
-        return d
-
 
 @dataclass(frozen=True)
-class Target:
+class Target(Record):
     name: str
     kind: Literal["service", "group", "platform"]
     services: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "services": list(self.services)}
 
 
 @dataclass

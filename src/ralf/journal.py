@@ -28,7 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ralf import serial
 from ralf.errors import RalfError
+from ralf.states import Result
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -83,7 +85,7 @@ ADDED_COLUMNS = (("owner_pid", "INTEGER"), ("owner_host", "TEXT"), ("owner_start
 
 SMOKE_PATTERN = "smoke"  # the pattern of a standalone smoke run (``ralf smoke``)
 
-FINAL_STEP_RESULTS = ("succeeded", "failed", "stopped")
+FINAL_STEP_RESULTS = (Result.SUCCEEDED, Result.FAILED, Result.STOPPED)
 
 
 def now_iso() -> str:
@@ -254,7 +256,7 @@ class Journal:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now_iso(), plan.request, json.dumps(request_args or {}), plan.pattern, plan.fingerprint(),
                  executor, pid.file if pid else None, (pid.name or None) if pid else None, resumed_from,
-                 json.dumps(plan.to_dict(), default=str), owner.get("pid"), owner.get("host"), owner.get("start")),
+                 serial.dumps(plan, indent=None), owner.get("pid"), owner.get("host"), owner.get("start")),
             )
             run_id = int(cur.lastrowid or 0)  # set by every INSERT
             for i, s in enumerate(plan.steps):
@@ -274,7 +276,7 @@ class Journal:
         if unknown:
             raise ValueError(f"unknown step fields: {sorted(unknown)}")
         if "triage" in fields and fields["triage"] is not None and not isinstance(fields["triage"], str):
-            fields["triage"] = json.dumps(fields["triage"], default=str)
+            fields["triage"] = serial.dumps(fields["triage"], indent=None)
         if not fields:
             return
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -303,8 +305,8 @@ class Journal:
 
         The run succeeded unless a service FAILed. Returns the run id.
         """
-        failed = any(_smoke_result(r["status"]) == "failed" for r in results)
-        result = "failed" if failed else "succeeded"
+        failed = any(_smoke_result(r["status"]) == Result.FAILED for r in results)
+        result = Result.FAILED if failed else Result.SUCCEEDED
         at = now_iso()
         with self.db:
             cur = self.db.execute(
@@ -376,9 +378,9 @@ class Journal:
         steps = [self._step_dict(r) for r in self.db.execute(
             "SELECT * FROM steps WHERE run_id = ? ORDER BY idx", (row["id"],))]
         d["steps_total"] = len(steps)
-        d["steps_succeeded"] = sum(1 for s in steps if s["result"] == "succeeded")
+        d["steps_succeeded"] = sum(1 for s in steps if s["result"] == Result.SUCCEEDED)
         d["duration"] = round(sum(s["duration"] or 0 for s in steps if not s["from_run"]), 3)
-        failed = next((s for s in steps if s["result"] in ("failed", "stopped")), None)
+        failed = next((s for s in steps if s["result"] in (Result.FAILED, Result.STOPPED)), None)
         d["failed_step"] = failed["template"] if failed else None
         if with_steps:
             d["steps"] = steps
@@ -501,7 +503,7 @@ class Journal:
 def _smoke_result(status: str) -> str:
     s = (status or "").lower()
     if s in ("ok", "pass", "passed", "succeeded", "success", "warn", "warning"):
-        return "succeeded"
+        return Result.SUCCEEDED
     if s in ("skipped", "unknown"):
         return s
-    return "failed"
+    return Result.FAILED

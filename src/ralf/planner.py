@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ralf.catalog import PLATFORM_TARGET, Catalog
 from ralf.errors import UsageError
+from ralf.serial import Record
 
 if TYPE_CHECKING:  # a plan without --changed never needs git (ralf.changes imports subprocess)
     from ralf.changes import ChangeSet
@@ -31,25 +32,25 @@ CLEANROOM = "cleanroom"
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Record):
+    json_fields = ("template", "kind", "stacks", "target", "reason")
+
     template: str
     kind: Literal["apply", "smoke"]
     stacks: tuple[str, ...] = ()
     target: str | None = None
     reason: str = ""
 
-    def to_dict(self) -> dict:
-        d: dict = {"template": self.template, "kind": self.kind}
-        if self.kind == "apply":
-            d["stacks"] = list(self.stacks)
-        else:
-            d["target"] = self.target
-        d["reason"] = self.reason
-        return d
+
+    def json_shape(self, data: dict) -> dict:
+        del data["target" if self.kind == "apply" else "stacks"]
+        return data
 
 
 @dataclass
-class Plan:
+class Plan(Record):
+    json_fields = ("pattern", "request", "message", "needs_confirmation", "fingerprint", "steps")
+
     pattern: str  # standard | group | service | phase1 | platform | template | A | B | none | cleanroom
     steps: list[Step] = field(default_factory=list)
     request: str | None = None
@@ -65,16 +66,6 @@ class Plan:
         """A stable hash of what the steps do, to refuse resuming a plan that has changed since."""
         body = [[s.template, s.kind, list(s.stacks), s.target] for s in self.steps]
         return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()[:16]
-
-    def to_dict(self) -> dict:
-        return {
-            "pattern": self.pattern,
-            "request": self.request,
-            "message": self.message,
-            "needs_confirmation": self.needs_confirmation,
-            "fingerprint": self.fingerprint(),
-            "steps": [s.to_dict() for s in self.steps],
-        }
 
 
 class _Builder:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ralf import envfile, settings
 from ralf.errors import SecretError
 from ralf.model import Platform, random_secret_length
+from ralf.serial import Record
 
 ALPHABET = string.ascii_letters + string.digits
 DIR_MODE = 0o700
@@ -82,21 +83,20 @@ def required_secrets(platform: Platform) -> dict[str, dict[str, str]]:
 
 
 @dataclass
-class FileReport:
+class FileReport(Record):
+    json_fields = ("file", "status", "keys", "note")
+    json_omit_empty = ("note",)
+
     file: str
     status: str  # created | updated | unchanged | missing | incomplete | ok
     keys: list[str] = field(default_factory=list)  # keys added (init) or missing (check)
     note: str = ""
 
-    def to_dict(self) -> dict:
-        d = {"file": self.file, "status": self.status, "keys": list(self.keys)}
-        if self.note:
-            d["note"] = self.note
-        return d
-
 
 @dataclass
-class SecretsReport:
+class SecretsReport(Record):
+    json_fields = ("dir", "ok", "files")
+
     dir: Path
     files: list[FileReport]
 
@@ -107,9 +107,6 @@ class SecretsReport:
     @property
     def changed(self) -> bool:
         return any(f.status in ("created", "updated") for f in self.files)
-
-    def to_dict(self) -> dict:
-        return {"dir": str(self.dir), "ok": self.ok, "files": [f.to_dict() for f in self.files]}
 
 
 def _ensure_dir(d: Path) -> None:

@@ -14,10 +14,13 @@ from typing import Any
 from ralf.bootstrap.preflight import Preflight, run_preflight
 from ralf.bootstrap.run import COMMAND, REQUEST, BootstrapExecutor, bootstrap_plan, find_resumable, summary_line
 from ralf.catalog import Catalog
+from ralf.serial import Record
 
 
 @dataclass
-class BootstrapResult:
+class BootstrapResult(Record):
+    json_fields = ("preflight", "plan", "run=report", "note", "exit_code")
+
     preflight: Preflight
     plan: Any
     report: Any = None  # the deploy RunReport; None when the preflight failed or on a dry run
@@ -28,11 +31,6 @@ class BootstrapResult:
         if not self.preflight.ok:
             return 1
         return self.report.exit_code if self.report is not None else 0
-
-    def to_dict(self) -> dict:
-        return {"preflight": self.preflight.to_dict(), "plan": self.plan.to_dict(),
-                "run": self.report.to_dict() if self.report is not None else None, "note": self.note,
-                "exit_code": self.exit_code}
 
 
 def bootstrap(catalog: Catalog, journal: Any, *, dry_run: bool = False, resume: str | None = None,

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from ralf.bootstrap.proxmox_api import ProxmoxApi, ProxmoxError
 from ralf.errors import RalfError
 from ralf.model import Platform
+from ralf.serial import Record
+from ralf.states import PreflightStatus
 
-OK, WARN, FAIL, WOULD, INFO = "ok", "warn", "fail", "would", "info"
+OK, WARN, FAIL, WOULD, INFO = (PreflightStatus.OK, PreflightStatus.WARN, PreflightStatus.FAIL, PreflightStatus.WOULD,
+                              PreflightStatus.INFO)
 
 # privileges the *-lxc stacks (bpg/proxmox container resources) and the template download need, per ACL path
 VM_PRIVILEGES = ("VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Disk", "VM.Config.Memory",
@@ -28,18 +31,17 @@ VM_PRIVILEGES = ("VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Disk", "
 
 
 @dataclass
-class Check:
+class Check(Record):
     name: str
-    status: str
+    status: PreflightStatus
     detail: str
     fix: str = ""
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
-
 
 @dataclass
-class Preflight:
+class Preflight(Record):
+    json_fields = ("ok", "checks", "actions")
+
     checks: list[Check] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)  # what the preflight changed (nothing on a ready node)
 
@@ -47,13 +49,10 @@ class Preflight:
     def ok(self) -> bool:
         return all(c.status != FAIL for c in self.checks)
 
-    def add(self, name: str, status: str, detail: str, fix: str = "") -> Check:
+    def add(self, name: str, status: PreflightStatus, detail: str, fix: str = "") -> Check:
         c = Check(name, status, detail, fix)
         self.checks.append(c)
         return c
-
-    def to_dict(self) -> dict:
-        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks], "actions": self.actions}
 
 
 def run_preflight(platform: Platform, *, dry_run: bool = False, api: ProxmoxApi | None = None,

@@ -24,6 +24,7 @@ from ralf.deploy.local_exec import LocalExecutor
 from ralf.deploy.results import FAILED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError, UsageError
 from ralf.planner import Plan, Step
+from ralf.states import Result
 
 REQUEST = "bootstrap"
 COMMAND = "ralf bootstrap"
@@ -153,7 +154,7 @@ def find_resumable(journal: Any, ref: str | None) -> str:
                              "continue it with `ralf deploy --resume`")
         return str(ref)
     for run in journal.recent_runs(limit=200):
-        if run.get("request") == REQUEST and run.get("result") not in (SUCCEEDED, "running"):
+        if run.get("request") == REQUEST and run.get("result") not in (SUCCEEDED, Result.RUNNING):
             if journal.resumed_by(run["id"]) is None:
                 return str(run["id"])
     raise UsageError("no failed or stopped bootstrap run in the journal to resume")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -72,8 +71,9 @@ def load_catalog() -> Any:
 
 
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str, ensure_ascii=False)
-    sys.stdout.write("\n")
+    from ralf.serial import dumps
+
+    sys.stdout.write(dumps(data) + "\n")
 
 
 def console(stderr: bool = False):

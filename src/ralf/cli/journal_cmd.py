@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from ralf.cli.common import emit_json, json_option, load, platform_option
+from ralf.states import Result
 
 
 @click.command()
@@ -40,13 +41,13 @@ def history(run_id: int | None, limit: int, all_platforms: bool, as_json: bool) 
                        + (f", resumed from run {run['resumed_from']}" if run["resumed_from"] else "")
                        + (f", platform {_platform_text(run)}" if run.get("platform") else "")
                        + (f", ralf pid {run['owner_pid']} on {run['owner_host']}"
-                          if run["result"] == "running" and run.get("owner_host") else ""))
+                          if run["result"] == Result.RUNNING and run.get("owner_host") else ""))
             for s in run["steps"]:
                 extra = f" task {s['task_id']}" if s["task_id"] is not None else ""
                 src = f" (run {s['from_run']})" if s["from_run"] else ""
                 click.echo(f"  {s['idx'] + 1:>2}. {s['template']:<34} {s['result'] + src:<18} "
                            f"{fmt_duration(s['duration']):>9}{extra}")
-                if s["message"] and s["result"] != "succeeded":
+                if s["message"] and s["result"] != Result.SUCCEEDED:
                     click.echo(f"      {s['message']}")
                 t = s["triage"]
                 if t:
@@ -83,6 +84,6 @@ def _platform_text(run: dict) -> str:
 
 def _result(run: dict) -> str:
     """A run's result; a running one says where it runs (a run whose ralf died shows ``interrupted``)."""
-    if run["result"] == "running" and run.get("owner_host"):
+    if run["result"] == Result.RUNNING and run.get("owner_host"):
         return f"running (pid {run['owner_pid']} on {run['owner_host']})"
     return run["result"]

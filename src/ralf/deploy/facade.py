@@ -32,6 +32,7 @@ from ralf.deploy.output import Reporter
 from ralf.deploy.results import RunReport
 from ralf.deploy.runner import DEFAULT_TIMEOUT, execute, resume_point
 from ralf.errors import RalfError, UsageError
+from ralf.states import Result
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def plan_resume(catalog: Any, journal: Any, run_ref: str | None = "last", *, onl
     from ralf.deploy.pairs import restart_index
 
     run, plan, start = resume_point(journal, run_ref, _builder(catalog))
-    if not only_failed_step and run["steps"][start]["result"] == "failed":
+    if not only_failed_step and run["steps"][start]["result"] == Result.FAILED:
         start = restart_index(plan, start, catalog)
     return Planned(plan, run["request_args"], {"run": run, "start_index": start}, executor=run["executor"])
 

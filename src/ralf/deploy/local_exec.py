@@ -21,6 +21,7 @@ from typing import Any
 
 from ralf.deploy.results import FAILED, STOPPED, SUCCEEDED, StepContext, StepOutcome
 from ralf.errors import RalfError
+from ralf.states import Result
 
 
 class _Deadline:
@@ -110,7 +111,7 @@ class LocalExecutor:
             changed = getattr(result, "changed", None)
             counted = "" if changed is None else f"changed={changed}; "
             return StepOutcome(SUCCEEDED, message=f"{counted}logs: {result.run_dir}", log=lines)
-        bad = next((r for r in result.results if r.result != "succeeded"), None)
+        bad = next((r for r in result.results if r.result != Result.SUCCEEDED), None)
         msg = f"{bad.name}: {bad.result}" + (f" — {bad.note}" if bad and bad.note else "") if bad else "failed"
         return StepOutcome(FAILED, message=f"{msg}; logs: {result.run_dir}", log=lines)
 

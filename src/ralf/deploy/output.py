@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from ralf.deploy.results import RunReport
 from ralf.hints import command as hint_command
+from ralf.states import Result
 from ralf.tables import plain_table
 
 
@@ -84,7 +85,7 @@ class Reporter:
             self._last = self.clock()
 
     def step_end(self, i: int, n: int, step: Any, result: str, duration: float, message: str = "") -> None:
-        if result == "succeeded":  # a local Apply says how much it changed ("changed=N; logs: …")
+        if result == Result.SUCCEEDED:  # a local Apply says how much it changed ("changed=N; logs: …")
             tail = f" — {message.split(';')[0]}" if message.startswith("changed=") else ""
         else:
             tail = f" — {message}" if message else ""
@@ -111,7 +112,7 @@ def summary_lines(report: RunReport, command: str = "ralf deploy") -> list[str]:
     table = plain_table(["#", "template", "result", "duration", "task", "url"], rows)
     out = ["", "Summary", *("  " + line for line in table.splitlines())]
     n = len(report.steps)
-    ok = sum(1 for s in report.steps if s.result == "succeeded")
+    ok = sum(1 for s in report.steps if s.result == Result.SUCCEEDED)
     if report.ok:
         out.append(f"{command.split()[-1]} succeeded: {ok}/{n} steps (run {report.run_id})")
     else:

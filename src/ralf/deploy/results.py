@@ -6,14 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-SUCCEEDED, FAILED, STOPPED, NOT_RUN = "succeeded", "failed", "stopped", "not run"
+from ralf.serial import Record
+from ralf.states import Result
+
+SUCCEEDED, FAILED, STOPPED, NOT_RUN = Result.SUCCEEDED, Result.FAILED, Result.STOPPED, Result.NOT_RUN
 
 
 @dataclass
 class StepOutcome:
     """What an executor reports for one step."""
 
-    result: str  # succeeded | failed | stopped
+    result: Result  # succeeded | failed | stopped
     task_id: int | None = None
     task_url: str | None = None
     message: str = ""
@@ -41,10 +44,13 @@ class StepContext:
 
 
 @dataclass
-class StepReport:
+class StepReport(Record):
+    json_fields = ("index=number", "template", "kind", "result", "duration", "task_id", "task_url", "message",
+                   "from_run", "triage")
+
     index: int
     step: Any
-    result: str = NOT_RUN
+    result: Result = NOT_RUN
     duration: float | None = None
     task_id: int | None = None
     task_url: str | None = None
@@ -52,28 +58,33 @@ class StepReport:
     from_run: int | None = None
     triage: Any = None
 
-    def to_dict(self) -> dict:
-        return {
-            "index": self.index + 1,
-            "template": self.step.template,
-            "kind": self.step.kind,
-            "result": self.result,
-            "duration": None if self.duration is None else round(self.duration, 3),
-            "task_id": self.task_id,
-            "task_url": self.task_url,
-            "message": self.message,
-            "from_run": self.from_run,
-            "triage": self.triage.to_dict() if self.triage is not None else None,
-        }
+    @property
+    def number(self) -> int:
+        """The step's number as people count (1-based)."""
+        return self.index + 1
+
+    @property
+    def template(self) -> str:
+        return str(self.step.template)
+
+    @property
+    def kind(self) -> str:
+        return str(self.step.kind)
+
+    def json_shape(self, data: dict) -> dict:
+        data["duration"] = None if self.duration is None else round(self.duration, 3)
+        return data
 
 
 @dataclass
-class RunReport:
+class RunReport(Record):
+    json_fields = ("run_id", "result", "exit_code", "executor", "resumed_from", "plan", "steps", "triage")
+
     run_id: int
     plan: Any
     executor: str
     steps: list[StepReport]
-    result: str = "running"  # succeeded | failed | stopped | interrupted
+    result: Result = Result.RUNNING  # then succeeded | failed | stopped | interrupted
     resumed_from: int | None = None
     platform_source: str | None = None  # the platform file, for the commands the summary suggests
 
@@ -85,21 +96,14 @@ class RunReport:
     def exit_code(self) -> int:
         if self.ok:
             return 0
-        return 130 if self.result == "interrupted" else 1
+        return 130 if self.result == Result.INTERRUPTED else 1
 
     @property
     def failed_step(self) -> StepReport | None:
         return next((s for s in self.steps if s.result in (FAILED, STOPPED)), None)
 
-    def to_dict(self) -> dict:
+    @property
+    def triage(self) -> Any:
+        """The failed step's triage (None when no step failed)."""
         f = self.failed_step
-        return {
-            "run_id": self.run_id,
-            "result": self.result,
-            "exit_code": self.exit_code,
-            "executor": self.executor,
-            "resumed_from": self.resumed_from,
-            "plan": self.plan.to_dict(),
-            "steps": [s.to_dict() for s in self.steps],
-            "triage": f.triage.to_dict() if f is not None and f.triage is not None else None,
-        }
+        return f.triage if f is not None else None

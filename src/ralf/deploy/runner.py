@@ -21,6 +21,7 @@ from ralf.deploy.results import FAILED, NOT_RUN, STOPPED, SUCCEEDED, RunReport, 
 from ralf.errors import UsageError
 from ralf.journal import Journal, PlatformId, now_iso, this_host
 from ralf.semaphore.errors import SemaphoreServerError, SemaphoreUnreachable
+from ralf.states import Result
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -64,7 +65,7 @@ def execute(plan: Any, executor: Any, journal: Journal, *, catalog: Any = None, 
         result = _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout,
                             probes, run_checks, clock, earlier)
     except BaseException:
-        journal.finish_run(run_id, "error")  # never leave a run marked "running" behind
+        journal.finish_run(run_id, Result.ERROR)  # never leave a run marked "running" behind
         raise
     finally:
         getattr(executor, "close", lambda: None)()
@@ -94,7 +95,7 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
         sr = report.steps[i]
         reporter.step_start(i, n, step)
         t0 = clock()
-        journal.update_step(run_id, i, result="running", started_at=now_iso())
+        journal.update_step(run_id, i, result=Result.RUNNING, started_at=now_iso())
 
         def on_task(task_id: int, url: str | None, _i: int = i, _sr: StepReport = sr) -> None:
             _sr.task_id, _sr.task_url = task_id, url
@@ -130,7 +131,7 @@ def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, re
                             task_id=sr.task_id, task_url=sr.task_url, message=sr.message or None,
                             triage=sr.triage.to_dict() if sr.triage is not None else None)
         if sr.result != SUCCEEDED:
-            result = "interrupted" if outcome.interrupted else (FAILED if sr.result == FAILED else STOPPED)
+            result = Result.INTERRUPTED if outcome.interrupted else (FAILED if sr.result == FAILED else STOPPED)
             break
     return result
 
@@ -212,7 +213,7 @@ def resume_point(journal: Journal, run_ref: str | None, build_plan) -> tuple[dic
             raise UsageError(f"run {first} was resumed by run {run['id']}, which succeeded; nothing to resume")
     if run["result"] == SUCCEEDED:
         raise UsageError(f"run {run['id']} succeeded; there is nothing to resume")
-    if run["result"] == "running":
+    if run["result"] == Result.RUNNING:
         raise UsageError(f"run {run['id']} {running_note(run)}")
     plan = build_plan(run["request_args"])
     if plan.fingerprint() != run["fingerprint"]:

@@ -26,19 +26,17 @@ from ralf.errors import UsageError
 from ralf.lab import certs, paths, supervisor
 from ralf.lab.facts import tls_port
 from ralf.model import Platform
+from ralf.serial import Record
 from ralf.smoke.layers import APP_PORT, ENDPOINT, SERVICE, TLS
 
 LAYERS = ("unit", "service", "nginx", "tls", "app")
 
 
 @dataclass
-class Outcome:
+class Outcome(Record):
     service: str
     actions: list[str] = field(default_factory=list)
     expect: str = ""  # the smoke layer that should now fail (break) or "" (fix)
-
-    def to_dict(self) -> dict:
-        return {"service": self.service, "actions": self.actions, "expect": self.expect}
 
 
 def _units(platform: Platform, service: str) -> tuple[str, str | None]:

@@ -17,6 +17,8 @@ from ralf.errors import UsageError
 from ralf.lab import certs, paths, supervisor
 from ralf.lab.facts import tls_port
 from ralf.model import Platform
+from ralf.serial import Record
+from ralf.states import Result
 
 LAB_PLATFORM_ENV = "RALF_LAB_PLATFORM"
 
@@ -55,12 +57,9 @@ def ensure_lab(platform: Platform) -> None:
 
 
 @dataclass
-class UpResult:
+class UpResult(Record):
     ok: bool
     steps: list[dict] = field(default_factory=list)  # stack, result, duration, changed, log_path
-
-    def to_dict(self) -> dict:
-        return {"ok": self.ok, "steps": self.steps}
 
 
 def up(platform: Platform, *, progress=None, on_output: Callable[[str], None] | None = None) -> UpResult:
@@ -87,7 +86,7 @@ def up(platform: Platform, *, progress=None, on_output: Callable[[str], None] | 
             r = res.results[0] if res.results else None
             step = {
                 "stack": st.name,
-                "result": r.result if r else ("succeeded" if res.ok else "failed"),
+                "result": r.result if r else (Result.SUCCEEDED if res.ok else Result.FAILED),
                 "duration": round(r.duration, 2) if r and r.duration is not None else None,
                 "changed": r.changed if r else None,
                 "log_path": str(r.log_path) if r and r.log_path else None,

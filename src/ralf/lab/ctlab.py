@@ -19,6 +19,8 @@ from ralf.backends.lxc.node import LxcNode
 from ralf.errors import UsageError
 from ralf.lab.breaks import Outcome
 from ralf.model import Platform
+from ralf.serial import Record
+from ralf.states import Result
 
 CTLAB_PLATFORM_ENV = "RALF_CTLAB_PLATFORM"
 LAYERS = ("unit", "tls", "app")
@@ -32,13 +34,10 @@ def default_ctlab_platform() -> Path:
 
 
 @dataclass
-class UpResult:
+class UpResult(Record):
     ok: bool = True
     actions: list[str] = field(default_factory=list)  # what bring-up changed
     steps: list[dict] = field(default_factory=list)  # each stack's result, then each smoke
-
-    def to_dict(self) -> dict:
-        return {"ok": self.ok, "actions": self.actions, "steps": self.steps}
 
 
 def up(platform: Platform, on_output: Callable[[str], None] = print) -> UpResult:
@@ -60,7 +59,7 @@ def up(platform: Platform, on_output: Callable[[str], None] = print) -> UpResult
             out.ok = False
             return out
         report = run_smoke(service, platform)
-        out.steps.append({"smoke": service, "result": "succeeded" if report.ok else "failed"})
+        out.steps.append({"smoke": service, "result": Result.SUCCEEDED if report.ok else Result.FAILED})
         if not report.ok:
             out.ok = False
             return out

@@ -21,6 +21,7 @@ from pathlib import Path
 from ralf import process
 from ralf.errors import RalfError, UsageError
 from ralf.lab import paths
+from ralf.serial import Record
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -34,15 +35,17 @@ class LabError(RalfError):
 
 
 @dataclass(frozen=True)
-class UnitState:
+class UnitState(Record):
+    json_fields = ("unit", "active", "pid", "listen")
+
     unit: str
     active: bool
     pid: int | None
     ready: tuple[str, int] | None
 
-    def to_dict(self) -> dict:
-        return {"unit": self.unit, "active": self.active, "pid": self.pid,
-                "listen": f"{self.ready[0]}:{self.ready[1]}" if self.ready else None}
+    @property
+    def listen(self) -> str | None:
+        return f"{self.ready[0]}:{self.ready[1]}" if self.ready else None
 
 
 def _spec_path(unit: str) -> Path:

@@ -10,41 +10,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OK = "OK"
-WARN = "WARN"
-FAIL = "FAIL"
-SKIPPED = "SKIPPED"
-NOT_CHECKED = "NOT CHECKED"
+from ralf.serial import Record
+from ralf.states import CheckStatus
+
+OK, WARN, FAIL = CheckStatus.OK, CheckStatus.WARN, CheckStatus.FAIL
+SKIPPED, NOT_CHECKED = CheckStatus.SKIPPED, CheckStatus.NOT_CHECKED
 
 
 @dataclass
-class CheckResult:
+class CheckResult(Record):
+    json_fields = ("layer", "kind", "name", "endpoint", "status", "detail", "duration_ms", "cert_days_left")
+    json_omit_empty = ("cert_days_left",)
+
     layer: str
     kind: str
     name: str
     endpoint: str
-    status: str
+    status: CheckStatus
     detail: str = ""
     duration_ms: int = 0
     cert_days_left: int | None = None
 
-    def to_dict(self) -> dict:
-        d = {
-            "layer": self.layer,
-            "kind": self.kind,
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "detail": self.detail,
-            "duration_ms": self.duration_ms,
-        }
-        if self.cert_days_left is not None:
-            d["cert_days_left"] = self.cert_days_left
-        return d
-
 
 @dataclass
-class ServiceResult:
+class ServiceResult(Record):
+    json_fields = ("name", "group", "status", "failed_layer", "diagnosis", "cert_days_left", "not_checked=not_checked_count",
+                   "duration_ms", "checks")
+
     name: str
     group: str
     checks: list[CheckResult] = field(default_factory=list)
@@ -53,7 +45,7 @@ class ServiceResult:
     duration_ms: int = 0
 
     @property
-    def status(self) -> str:
+    def status(self) -> CheckStatus:
         statuses = {c.status for c in self.checks}
         if FAIL in statuses:
             return FAIL
@@ -72,22 +64,15 @@ class ServiceResult:
     def not_checked(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == NOT_CHECKED]
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "group": self.group,
-            "status": self.status,
-            "failed_layer": self.failed_layer,
-            "diagnosis": self.diagnosis,
-            "cert_days_left": self.cert_days_left,
-            "not_checked": len(self.not_checked),
-            "duration_ms": self.duration_ms,
-            "checks": [c.to_dict() for c in self.checks],
-        }
+    @property
+    def not_checked_count(self) -> int:
+        return len(self.not_checked)
 
 
 @dataclass
-class SmokeReport:
+class SmokeReport(Record):
+    json_fields = ("target", "ok", "exit_code", "transport", "duration_ms", "summary", "services")
+
     target: str
     services: list[ServiceResult] = field(default_factory=list)
     duration_ms: int = 0
@@ -114,19 +99,12 @@ class SmokeReport:
     def service(self, name: str) -> ServiceResult:
         return next(s for s in self.services if s.name == name)
 
+    @property
+    def summary(self) -> dict[str, int]:
+        c = self.counts()
+        return {"services": len(self.services), "ok": c[OK], "warn": c[WARN], "fail": c[FAIL]}
+
     def journal_rows(self) -> list[dict]:
         """One row per service, as the journal keeps smoke results."""
         return [{"service": s.name, "status": s.status, "failed_layer": s.failed_layer, "diagnosis": s.diagnosis,
                  "cert_days_left": s.cert_days_left} for s in self.services]
-
-    def to_dict(self) -> dict:
-        c = self.counts()
-        return {
-            "target": self.target,
-            "ok": self.ok,
-            "exit_code": self.exit_code,
-            "transport": self.transport,
-            "duration_ms": self.duration_ms,
-            "summary": {"services": len(self.services), "ok": c[OK], "warn": c[WARN], "fail": c[FAIL]},
-            "services": [s.to_dict() for s in self.services],
-        }

@@ -28,6 +28,7 @@ from ralf.paths import ssh_host_key_options
 from ralf.stacks.ansible_events import PlaybookEvents, callback_env, read_events
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.process import run_streamed
+from ralf.states import Result
 
 PLAYBOOK = "playbook.yml"
 INVENTORY = "inventory.ini"
@@ -140,7 +141,7 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
     events_file = events_path(ctx.run_dir, stack.name)
     events_file.parent.mkdir(parents=True, exist_ok=True)
     env = callback_env(env, events_file)
-    outcome = Outcome("succeeded")
+    outcome = Outcome(Result.SUCCEEDED)
     changed: int | None = None
     limit: list[str] | None = None
     attempt = 0
@@ -158,11 +159,11 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
         finally:
             events_file.unlink(missing_ok=True)
         if res.interrupted:
-            outcome.result, outcome.note = "interrupted", "interrupted"
+            outcome.result, outcome.note = Result.INTERRUPTED, "interrupted"
             return outcome
         if not apply:
             if res.returncode != 0:
-                outcome.result, outcome.note = "failed", "syntax check failed"
+                outcome.result, outcome.note = Result.FAILED, "syntax check failed"
             return outcome
         if events.changed is not None:
             changed = (changed or 0) + events.changed
@@ -171,12 +172,12 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
         if res.returncode == 0:
             break
         if not unreachable or events.failed_hosts:
-            outcome.result = "failed"
+            outcome.result = Result.FAILED
             outcome.note = failure_note(events, res.returncode, ctx.redact)
             return outcome
         attempt += 1
         if attempt > ctx.ansible_retries:
-            outcome.result = "failed"
+            outcome.result = Result.FAILED
             outcome.note = f"unreachable after {attempt} attempts: {', '.join(unreachable)}"
             return outcome
         delay = retry_delay(attempt, ctx.ansible_retry_delay)
@@ -184,7 +185,7 @@ def run_ansible_stack(ctx: RunContext, stack: Stack, apply: bool, inventory: Pat
         log.write(msg + "\n")
         ctx.say(msg)
         if ctx.guard.sleep(delay):
-            outcome.result, outcome.note = "interrupted", "interrupted"
+            outcome.result, outcome.note = Result.INTERRUPTED, "interrupted"
             return outcome
         limit = unreachable
     if attempt:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from ralf.model import Platform
 from ralf.stacks.process import InterruptGuard, Redactor
+from ralf.states import Result
 
 
 @dataclass
@@ -38,7 +38,7 @@ class RunContext:
 class Outcome:
     """How one stack ended, before the runner adds timing and paths."""
 
-    result: Literal["succeeded", "failed", "interrupted"]
+    result: Result  # succeeded | failed | interrupted
     changed: int | None = None
     note: str = ""
     commands: list[list[str]] = field(default_factory=list)

@@ -9,7 +9,6 @@ checked before anything runs is: the selection, the programs, the playbooks and 
 
 from __future__ import annotations
 
-import json
 import os
 import secrets as _random
 import time
@@ -19,25 +18,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from ralf import settings
+from ralf import serial, settings
 from ralf.catalog import Catalog, Stack
 from ralf.errors import PlatformError, RalfError, UsageError
 from ralf.model import Platform
+from ralf.serial import Record
 from ralf.stacks import ansible, tofu, versions
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.lock import StackLock
 from ralf.stacks.process import Redactor
 from ralf.stacks.selection import parse_only, select_stacks
-
-Result = Literal["succeeded", "failed", "not run", "interrupted"]
+from ralf.states import Result
 
 
 @dataclass
-class StackResult:
+class StackResult(Record):
+    json_fields = ("stack", "type", "service", "action", "result", "duration", "changed", "log_path", "note")
+
     stack: str
     type: str
     action: Literal["apply", "plan"]
-    result: Result = "not run"
+    result: Result = Result.NOT_RUN  # then succeeded | failed | interrupted
     duration: float = 0.0
     log_path: Path | None = None
     changed: int | None = None
@@ -49,22 +50,16 @@ class StackResult:
         """Alias of ``stack`` (callers that think of results as named things)."""
         return self.stack
 
-    def to_dict(self) -> dict:
-        return {
-            "stack": self.stack,
-            "type": self.type,
-            "service": self.service,
-            "action": self.action,
-            "result": self.result,
-            "duration": round(self.duration, 3),
-            "changed": self.changed,
-            "log_path": str(self.log_path) if self.log_path else None,
-            "note": self.note,
-        }
+    def json_shape(self, data: dict) -> dict:
+        data["duration"] = round(self.duration, 3)
+        return data
 
 
 @dataclass
-class RunResult:
+class RunResult(Record):
+    json_fields = ("ok", "exit_code", "mode", "interrupted", "changed", "run_dir", "started", "finished", "duration",
+                   "stacks=results")
+
     results: list[StackResult]
     run_dir: Path
     apply: bool
@@ -75,7 +70,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.results) and not self.interrupted and all(r.result == "succeeded" for r in self.results)
+        return bool(self.results) and not self.interrupted and all(r.result == Result.SUCCEEDED for r in self.results)
 
     @property
     def exit_code(self) -> int:
@@ -84,24 +79,18 @@ class RunResult:
         return 0 if self.ok else 1
 
     @property
+    def mode(self) -> str:
+        return "apply" if self.apply else "plan"
+
+    def json_shape(self, data: dict) -> dict:
+        data["duration"] = round(self.duration, 3)
+        return data
+
+    @property
     def changed(self) -> int | None:
         """Total changes over the stacks that report a count (None when none does)."""
         counts = [r.changed for r in self.results if r.changed is not None]
         return sum(counts) if counts else None
-
-    def to_dict(self) -> dict:
-        return {
-            "ok": self.ok,
-            "exit_code": self.exit_code,
-            "mode": "apply" if self.apply else "plan",
-            "interrupted": self.interrupted,
-            "changed": self.changed,
-            "run_dir": str(self.run_dir),
-            "started": self.started,
-            "finished": self.finished,
-            "duration": round(self.duration, 3),
-            "stacks": [r.to_dict() for r in self.results],
-        }
 
 
 def _now() -> str:
@@ -281,20 +270,20 @@ def _execute(ctx: RunContext, stacks: list[Stack], result: RunResult, creds: dic
                         with platform_network(ctx.platform):  # a local LXC node's CTs: SSH inside its namespace
                             out = ansible.run_ansible_stack(ctx, stack, result.apply, inventory, ansible_env, log)
                 except RalfError as e:
-                    out = Outcome("failed", note=str(e))
+                    out = Outcome(Result.FAILED, note=str(e))
                     log.write(f"[ralf] error: {e}\n")
                     ctx.say(f"[ralf] error: {e}")
                 sr.duration = time.monotonic() - start
-                if out.result == "interrupted":
+                if out.result == Result.INTERRUPTED:
                     out.note = _stopped_by(ctx.guard.signum)
                 sr.result, sr.changed, sr.note = out.result, out.changed, out.note
                 log.write(f"# {stack.name}: {sr.result} after {sr.duration:.1f}s{' — ' + sr.note if sr.note else ''}\n")
             ctx.say(f"[ralf] {stack.name}: {sr.result}{' — ' + sr.note if sr.note else ''} ({sr.duration:.1f}s)")
             _write_summary(result)
-            if out.result == "interrupted" or ctx.guard.requested:
+            if out.result == Result.INTERRUPTED or ctx.guard.requested:
                 result.interrupted = True
                 break
-            if out.result != "succeeded":
+            if out.result != Result.SUCCEEDED:
                 break
     result.finished = _now()
     result.duration = time.monotonic() - t0
@@ -316,7 +305,7 @@ def _write_summary(result: RunResult) -> None:
     path = result.run_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w", encoding="utf-8", opener=_private) as f:
-        f.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        f.write(serial.dumps(result) + "\n")
     os.replace(tmp, path)
 
 

@@ -43,6 +43,7 @@ from ralf.secrets import read_env_file
 from ralf.stacks import tofu_json
 from ralf.stacks.context import Outcome, RunContext
 from ralf.stacks.process import ProcResult, run_streamed
+from ralf.states import Result
 
 BACKEND_STUB = "backend.tf.json"
 BACKEND_CONFIG = "backend.hcl"
@@ -303,7 +304,7 @@ class _StackRun:
 
     def __init__(self, ctx: RunContext, stack: Stack, env: dict[str, str], log: TextIO, binary: str, d: Path):
         self.ctx, self.stack, self.env, self.log, self.binary, self.d = ctx, stack, env, log, binary, d
-        self.outcome = Outcome("succeeded")
+        self.outcome = Outcome(Result.SUCCEEDED)
 
     def exec(self, argv: list[str], quiet: bool = False) -> ProcResult:
         self.outcome.commands.append(argv)
@@ -316,7 +317,7 @@ class _StackRun:
                             redact=self.ctx.redact, guard=self.ctx.guard, resend_on_startup=False, show=show)
 
     def stop(self, res: ProcResult, note: str) -> Outcome:
-        self.outcome.result = "interrupted" if res.interrupted else "failed"
+        self.outcome.result = Result.INTERRUPTED if res.interrupted else Result.FAILED
         self.outcome.note = "interrupted" if res.interrupted else note
         return self.outcome
 
@@ -345,7 +346,7 @@ class _StackRun:
         if self.stack.name in self.ctx.allow_destroy:
             self.ctx.say(f"[ralf] --allow-destroy {self.stack.name}: applying the plan with its deletions")
             return False
-        self.outcome.result = "failed"
+        self.outcome.result = Result.FAILED
         self.outcome.note = destroy_refusal(self.stack.name, plan)
         return True
 
@@ -399,7 +400,7 @@ class _StackRun:
             self.say(f"[ralf] container {import_id} not importable yet ({why}); "
                      f"retry {attempt}/{self.ctx.import_retries} in {delay:g}s")
             if self.ctx.guard.sleep(delay):
-                self.outcome.result = self.outcome.note = "interrupted"
+                self.outcome.result, self.outcome.note = Result.INTERRUPTED, "interrupted"
                 return self.outcome
         if self.refused(plan):
             return self.outcome

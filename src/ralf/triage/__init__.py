@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ralf.serial import Record
 from ralf.triage.checks import CheckOutcome, Probes
 from ralf.triage.rules import Match, classify_lines, default_rules
 
@@ -20,7 +21,10 @@ __all__ = ["Triage", "triage", "classify", "Probes", "CheckOutcome"]
 
 
 @dataclass
-class Triage:
+class Triage(Record):
+    json_fields = ("category", "cause", "rule", "summary", "next_action", "evidence", "service", "stack", "host",
+                   "layer", "checks")
+
     category: str
     cause: str
     summary: str
@@ -32,21 +36,6 @@ class Triage:
     host: str | None = None
     layer: str | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "category": self.category,
-            "cause": self.cause,
-            "rule": self.rule,
-            "summary": self.summary,
-            "next_action": self.next_action,
-            "evidence": self.evidence,
-            "service": self.service,
-            "stack": self.stack,
-            "host": self.host,
-            "layer": self.layer,
-            "checks": [c.to_dict() for c in self.checks],
-        }
 
     def lines(self) -> list[str]:
         out = [f"triage: {self.category} — {self.summary}"]

@@ -16,17 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ralf.serial import Record
+
 HttpGet = Callable[..., tuple[int, str]]
 
 
 @dataclass
-class CheckOutcome:
+class CheckOutcome(Record):
     name: str
     ok: bool | None  # None: not configured / could not run
     detail: str
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
     def line(self) -> str:
         mark = {True: "ok", False: "FAIL", None: "n/a"}[self.ok]

@@ -13,6 +13,7 @@ from ralf.backends.lxc.node import LxcNode
 from ralf.catalog import Stack
 from ralf.errors import RalfError
 from ralf.stacks.context import Outcome, RunContext
+from ralf.states import Result
 
 WOULD = {"created": "would create and start", "started": "would start", "unchanged": "running, nothing to do"}
 DID = {"created": "created and started", "started": "started", "unchanged": "already running, left alone"}
@@ -29,7 +30,7 @@ def run_lxc_stack(ctx: RunContext, stack: Stack, apply: bool, log: TextIO) -> Ou
     try:
         what = node.ensure_ct(stack.service, apply=apply)
     except RalfError as e:
-        return Outcome("failed", note=str(e))
+        return Outcome(Result.FAILED, note=str(e))
     text = (DID if apply else WOULD)[what]
     say(f"[ralf] CT {ct} ({stack.service}) on LXC node {node.host.name}: {text}")
-    return Outcome("succeeded", changed=0 if what == "unchanged" else 1, note=f"CT {ct}: {text}")
+    return Outcome(Result.SUCCEEDED, changed=0 if what == "unchanged" else 1, note=f"CT {ct}: {text}")
