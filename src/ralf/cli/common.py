@@ -27,25 +27,13 @@ def _raise_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> 
 def platform_option(f: Callable) -> Callable:
     """The global options, accepted both before and after the subcommand: ``--platform FILE`` (the later one
     wins) and ``-v/--verbose`` (counted over both places: ``-v`` what ralf does, ``-vv`` in detail)."""
-    f = click.option(
-        "-v",
-        "--verbose",
-        count=True,
-        expose_value=False,
-        is_eager=True,
-        callback=_raise_verbosity,
-        help="Show ralf's own diagnostics on stderr (-vv: every request and program in detail).",
-    )(f)
-    return click.option(
-        "--platform",
-        "platform_file",
-        metavar="FILE",
-        default=None,
-        expose_value=False,
-        is_eager=True,
-        callback=_remember_platform,
-        help="Platform file (default: $RALF_PLATFORM, else ./platform.yaml).",
-    )(f)
+    verbose = click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
+                           callback=_raise_verbosity,
+                           help="Show ralf's own diagnostics on stderr (-vv: every request and program in detail).")
+    platform = click.option("--platform", "platform_file", metavar="FILE", default=None, expose_value=False,
+                            is_eager=True, callback=_remember_platform,
+                            help="Platform file (default: $RALF_PLATFORM, else ./platform.yaml).")
+    return platform(verbose(f))
 
 
 def json_option(f: Callable) -> Callable:

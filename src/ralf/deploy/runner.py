@@ -87,7 +87,7 @@ class _Unavailable:
 
 
 def _run_steps(plan, executor, journal, report, run_id, start_index, catalog, reporter, timeout, probes,
-               run_checks, clock, earlier=()) -> str:
+               run_checks, clock, earlier=()) -> Result:
     n = len(plan.steps)
     result = SUCCEEDED
     for i in range(start_index, n):

@@ -17,12 +17,12 @@ from datetime import UTC
 from typing import Any
 
 from ralf import settings
-from ralf.smoke.results import FAIL, OK, WARN
+from ralf.smoke.results import FAIL, OK, WARN, CheckStatus
 
 
 @dataclass
 class Outcome:
-    status: str
+    status: CheckStatus
     detail: str = ""
     cert_days_left: int | None = None
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from ralf.smoke.checks import Context, Outcome, run_check
 from ralf.smoke.layers import ENDPOINT, LAYERS, PlannedCheck, plan_service
-from ralf.smoke.results import FAIL, NOT_CHECKED, SKIPPED, CheckResult, ServiceResult, SmokeReport
+from ralf.smoke.results import FAIL, NOT_CHECKED, SKIPPED, CheckResult, CheckStatus, ServiceResult, SmokeReport
 
 OnCheck = Callable[[str, CheckResult], None]
 
@@ -203,7 +203,7 @@ def _timed(p: PlannedCheck, ctx: Context) -> CheckResult:
     return r
 
 
-def _result(p: PlannedCheck, status: str, detail: str, duration_ms: int = 0) -> CheckResult:
+def _result(p: PlannedCheck, status: CheckStatus, detail: str, duration_ms: int = 0) -> CheckResult:
     return CheckResult(layer=p.layer, kind=p.kind, name=p.name, endpoint=p.endpoint, status=status,
                        detail=detail, duration_ms=duration_ms)
 

@@ -90,7 +90,7 @@ class SmokeReport(Record):
     def failed(self) -> list[ServiceResult]:
         return [s for s in self.services if s.status == FAIL]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[CheckStatus, int]:
         out = {OK: 0, WARN: 0, FAIL: 0}
         for s in self.services:
             out[s.status] += 1
