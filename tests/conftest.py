@@ -17,6 +17,20 @@ DEFAULT_PLATFORM = REPO / "platform.yaml"
 LAB_PLATFORM = REPO / "examples" / "lab" / "platform.yaml"
 
 
+# Fixtures that start real servers or programs: nginx, PostgreSQL, moto's S3, the lab through real Ansible,
+# headless Chromium, the fake Semaphore and Proxmox HTTP servers with their scripted tasks (real time), the
+# stand-in tofu/ansible programs, the deliberately slow HTTP stub. A test that uses one (directly or through
+# another fixture) belongs to the slow tier, so `pytest -m "not slow"` stays a fast loop (README, Development).
+SLOW_FIXTURES = frozenset({"nginx", "postgres", "s3", "lab", "lab_up", "pages", "fake", "fake216", "tls_fake", "sem",
+                           "pve", "fakes", "http_stub", "server"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _ctrl_c_raises_keyboard_interrupt():
     """Ctrl-C behaves as in a terminal, however the suite was started.

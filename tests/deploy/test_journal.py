@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ralf.journal import Journal
 from ralf.planner import build_plan
 
@@ -143,6 +145,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # no finally, no finish_run: like a power 
 """
 
 
+@pytest.mark.slow  # starts and kills ralf
 def test_a_run_whose_ralf_was_killed_is_interrupted_and_resumes_from_its_step(tmp_path, repo_root, default_catalog):
     import os
     import subprocess

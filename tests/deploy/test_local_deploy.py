@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from ralf.deploy import LocalExecutor, Reporter, execute
 from ralf.errors import LockHeldError
 from ralf.planner import build_plan
@@ -163,6 +165,7 @@ def _guarded_stacks(platform, only, *, apply, on_output, **kw):
     return SimpleNamespace(ok=False, results=results, run_dir=Path("/tmp/ralf-run"), interrupted=True)
 
 
+@pytest.mark.slow  # waits for real timeouts
 def test_local_step_timeout_stops_the_step_and_the_run(journal, default_catalog, probes):
     plan = build_plan(default_catalog, "vault")
     for stacks in (_slow_stacks(), _guarded_stacks):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from runbook_expectations import ORIGINAL_28, STANDARD
 
 
@@ -92,6 +93,7 @@ def test_inventory_command(run_cli, repo_root):
     assert code == 0 and "[exo]\nexo ansible_host=10.10.90.10" in out
 
 
+@pytest.mark.slow  # starts ralf as a program, three times
 def test_whole_process_version_help_and_module(repo_root, tmp_path):
     env = {**os.environ, "RALF_PLATFORM": str(tmp_path / "missing.yaml")}
     r = subprocess.run([sys.executable, "-m", "ralf", "--version"], capture_output=True, text=True, env=env)

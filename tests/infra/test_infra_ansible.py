@@ -79,6 +79,7 @@ def inventory(tmp_path_factory, default_platform):
     return p
 
 
+@pytest.mark.slow  # runs ansible
 def test_syntax_check_every_playbook(default_platform, inventory):
     for _, stack in _config_stacks(default_platform):
         d = default_platform.stacks_path / stack
@@ -87,6 +88,7 @@ def test_syntax_check_every_playbook(default_platform, inventory):
         assert r.returncode == 0, f"{stack}:\n{r.stdout}\n{r.stderr}"
 
 
+@pytest.mark.slow  # runs ansible
 def test_ansible_lint_production_profile_is_clean():
     r = subprocess.run([_tool("ansible-lint"), "--offline", "-q", "--nocolor"], cwd=REPO,
                        env={**ANSIBLE_ENV, "ANSIBLE_LINT_NODEPS": "1"},
@@ -208,6 +210,7 @@ def _run_local_check(tmp_path: Path, play: str, extra_env: dict | None = None):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # runs ansible
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs the system python3 with apt bindings")
 def test_base_role_runs_in_check_mode_on_localhost(tmp_path):
     r = _run_local_check(tmp_path, """\
@@ -221,6 +224,7 @@ def test_base_role_runs_in_check_mode_on_localhost(tmp_path):
     assert "failed=0" in r.stdout
 
 
+@pytest.mark.slow  # runs ansible
 def test_secrets_are_parsed_and_never_printed(tmp_path):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -248,6 +252,7 @@ def test_secrets_are_parsed_and_never_printed(tmp_path):
     assert "s3cr=et-value" not in r.stdout + r.stderr
 
 
+@pytest.mark.slow  # runs ansible
 def test_a_missing_secret_file_fails_with_its_name(tmp_path):
     r = _run_local_check(tmp_path, """\
         - name: Secrets

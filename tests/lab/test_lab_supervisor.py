@@ -14,6 +14,7 @@ from ports import free_port
 from ralf.lab import paths, supervisor
 from ralf.lab.supervisor import LabError
 
+pytestmark = pytest.mark.slow  # starts and stops real processes (the lab's units)
 
 def write_unit(name: str, argv: list, ready=None, **extra) -> None:
     paths.units_dir().mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,7 @@ def run(cmd: str, env: dict, platform: Path) -> subprocess.CompletedProcess:
     return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 def test_quickstart_then_the_tour(env):
     e, platform, state = env
 

@@ -10,6 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ralf.smoke.checks import CHECKS
@@ -17,6 +18,8 @@ from ralf.smoke.checks import CHECKS
 HOST = "127.0.0.1"
 PLAIN = Path(__file__).resolve().parents[2] / ".venv-plain" / "bin"
 
+
+pytestmark = pytest.mark.slow  # runs the plain install's ralf as a program, against real servers
 
 def _plain(*args: str, **kw) -> subprocess.CompletedProcess:
     assert (PLAIN / "ralf").exists(), f"no plain install at {PLAIN.parent}: `bash scripts/test.sh` creates it"

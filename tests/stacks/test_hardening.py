@@ -80,6 +80,7 @@ HOLDER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # starts and kills programs
 def test_lock_is_held_while_a_child_of_a_killed_run_lives(tmp_path):
     from ralf.errors import LockHeldError
     from ralf.stacks.lock import StackLock
