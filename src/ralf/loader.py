@@ -8,8 +8,8 @@ an empty file, a missing file or a directory all end in :class:`ralf.errors.Plat
 from __future__ import annotations
 
 import gc
-import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,6 @@ import yaml
 
 from ralf import settings
 from ralf.errors import PlatformError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PLATFORM = "platform.yaml"
 MAX_BYTES = 4 * 1024 * 1024  # a platform file is a few kB; /dev/zero is not one
@@ -105,7 +103,10 @@ def load_platform(path: str | os.PathLike | None = None):
         raise PlatformError([f"{p}: cannot read ({e.strerror})"]) from None
     platform = parse_platform(text, source=str(p))
     platform._source = p.resolve()
-    log.info("platform %s loaded from %s", platform.name, platform._source)
+    if "logging" in sys.modules:  # someone logs (-v imports it): keep `logging` off ralf plan's start-up
+        import logging
+
+        logging.getLogger(__name__).info("platform %s loaded from %s", platform.name, platform._source)
     return platform
 
 

@@ -14,12 +14,12 @@ through here.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import PurePath
 from typing import Any, ClassVar
+
+# json and dataclasses are imported where used: `ralf plan` imports this module and needs neither
 
 
 def to_data(obj: Any) -> Any:
@@ -32,8 +32,10 @@ def to_data(obj: Any) -> Any:
         return str(obj)
     if isinstance(obj, Record):
         return obj.to_dict()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple: a record, not a list
+        return {name: to_data(getattr(obj, name)) for name in obj._fields}
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
+        return {name: to_data(getattr(obj, name)) for name in _field_names(obj)}
     if isinstance(obj, PurePath):
         return str(obj)
     if isinstance(obj, Mapping):
@@ -46,8 +48,35 @@ def to_data(obj: Any) -> Any:
     return str(obj)
 
 
+def _field_names(obj: Any) -> tuple[str, ...]:
+    """A dataclass's fields, or a NamedTuple's, in order."""
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return tuple(obj._fields)
+    import dataclasses
+
+    return tuple(f.name for f in dataclasses.fields(obj))
+
+
+def record(obj: Any, fields: tuple[str, ...] = (), omit_empty: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``obj``'s JSON object: ``fields`` in order (default: all of its fields), as :class:`Record` explains.
+
+    For records that cannot take the mixin (a NamedTuple): ``def to_dict(self): return serial.record(self)``.
+    """
+    data: dict[str, Any] = {}
+    for name in fields or _field_names(obj):
+        key, _, attr = name.partition("=")
+        value = getattr(obj, attr or key)
+        value = to_data(value() if callable(value) and not isinstance(value, type) else value)
+        if key in omit_empty and value in (None, "", [], {}):
+            continue
+        data[key] = value
+    return data
+
+
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
     """``obj`` as JSON text (UTF-8 characters kept as they are)."""
+    import json
+
     return json.dumps(to_data(obj), indent=indent, ensure_ascii=False)
 
 
@@ -61,16 +90,7 @@ class Record:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        names = self.json_fields or tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
-        data: dict[str, Any] = {}
-        for name in names:
-            key, _, attr = name.partition("=")
-            value = getattr(self, attr or key)
-            value = to_data(value() if callable(value) and not isinstance(value, type) else value)
-            if key in self.json_omit_empty and value in (None, "", [], {}):
-                continue
-            data[key] = value
-        return self.json_shape(data)
+        return self.json_shape(record(self, self.json_fields, self.json_omit_empty))
 
 
-__all__ = ["Record", "dumps", "to_data"]
+__all__ = ["Record", "dumps", "record", "to_data"]
