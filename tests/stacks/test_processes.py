@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,13 +98,16 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(local_platform, tm
         assert f"pid {first.pid}" in se and "another stack run holds" in se and "--wait" in se
         assert "Traceback" not in se
         waiter = ralf("stacks", "run", "--apply", "--wait", "--platform", str(p.source))
-        wait_for(lambda: len(list((state / "runs").iterdir())) == 1, what="only one run directory")
-        time.sleep(1.0)
-        assert waiter.poll() is None  # still waiting
+        out: list[str] = []  # the waiter's stdout, line by line as it comes
+        reader = threading.Thread(target=lambda: out.extend(waiter.stdout), daemon=True)
+        reader.start()
+        # released only once the waiter is at the lock (on a loaded machine its start-up alone can take seconds)
+        wait_for(lambda: any("waiting for the lock" in line for line in out), timeout=120, what="the waiter at the lock")
+        assert waiter.poll() is None and len(list((state / "runs").iterdir())) == 1  # waiting, not running
         release.write_text("go")
-        so_w, se_w = waiter.communicate(timeout=120)
-        assert waiter.returncode == 0, se_w
-        assert "waiting for the lock" in so_w and f"pid {first.pid}" in so_w
+        assert waiter.wait(timeout=120) == 0, waiter.stderr.read()
+        reader.join(timeout=10)
+        assert f"pid {first.pid}" in next(line for line in out if "waiting for the lock" in line)
         assert first.wait(timeout=60) == 0
         assert len(list((state / "runs").iterdir())) == 2
         assert lock_holder(state) == {}  # released and emptied
