@@ -27,8 +27,8 @@ def test_the_readme_table_is_the_one_in_settings():
 def test_no_module_but_settings_reads_the_environment():
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
-        if path.name == "settings.py" or "fake" in path.name:  # test doubles (moving out of src) read nothing
-            continue
+        if path.name == "settings.py" or "callback_plugins" in path.parts:
+            continue  # Ansible loads the callback plugins, in its own process, with the variable ralf set for it
         for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if DIRECT_READ.search(line) and "env_before" not in line:
                 offenders.append(f"{path.relative_to(SRC)}:{no}: {line.strip()}")
