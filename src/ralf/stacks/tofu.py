@@ -408,7 +408,7 @@ class _StackRun:
         if res.returncode != 0 or res.interrupted:
             return self.stop(res, _failure_note(res.lines, "apply after import"))
         (self.d / IMPORT_FILE).unlink(missing_ok=True)
-        self.outcome.result = "succeeded"
+        self.outcome.result = Result.SUCCEEDED
         self.outcome.note = f"imported existing container {import_id}"
         self.outcome.changed = tofu_json.change_count(res.lines)
         return self.outcome
