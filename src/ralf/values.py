@@ -16,15 +16,17 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
+# Patterns, compiled by ``re`` on first use (and cached there): a platform file uses only some of them, and
+# compiling all at import cost every start-up about a millisecond.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}\.?\Z){_LABEL}(?:\.{_LABEL})*\.?\Z")
+HOSTNAME_RE = rf"(?=.{{1,253}}\.?\Z){_LABEL}(?:\.{_LABEL})*\.?\Z"
 # systemd.unit(5): ASCII letters, digits, ":", "-", "_", ".", "\", and "@" for instances; at most 255 bytes
-UNIT_RE = re.compile(r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}\Z")
-USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\Z")
-ABS_PATH_RE = re.compile(r"/[A-Za-z0-9_./+-]*\Z")
-BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
-WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # a storage, bridge, region or template id part
-PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z")
+UNIT_RE = r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}\Z"
+USER_RE = r"[a-z_][a-z0-9_.-]{0,31}\Z"
+ABS_PATH_RE = r"/[A-Za-z0-9_./+-]*\Z"
+BUCKET_RE = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z"
+WORD_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z"  # a storage, bridge, region or template id part
+PREFIX_RE = r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z"
 
 
 def _no_controls(v: str) -> str:
@@ -33,10 +35,10 @@ def _no_controls(v: str) -> str:
     return v
 
 
-def _matching(regex: re.Pattern, what: str):
-    """A validator accepting the values ``regex`` matches; ``what`` says what else was expected."""
+def _matching(pattern: str, what: str):
+    """A validator accepting the values ``pattern`` matches; ``what`` says what else was expected."""
     def check(v: str) -> str:
-        if not regex.match(v):
+        if not re.match(pattern, v):
             raise ValueError(f"{v!r} is not {what}")
         return v
 
@@ -59,19 +61,19 @@ def host(v: str) -> str:
         return v
     except ValueError:
         pass
-    if not HOSTNAME_RE.match(v):
+    if not re.match(HOSTNAME_RE, v):
         raise ValueError(f"{v!r} is neither an IP address nor a hostname")
     return v
 
 
-URL_CHARS_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")  # RFC 3986, nothing else
+URL_CHARS_RE = r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z"  # RFC 3986, nothing else
 
 
 def url(v: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
     """An absolute URL with one of ``schemes``, a host and, if given, a port in 1–65535."""
     _no_controls(v)
-    if not URL_CHARS_RE.match(v):
-        bad = sorted({c for c in v if not URL_CHARS_RE.match(c)})
+    if not re.match(URL_CHARS_RE, v):
+        bad = sorted({c for c in v if not re.match(URL_CHARS_RE, c)})
         raise ValueError(f"a URL must not contain {' '.join(map(repr, bad))} (percent-encode it)")
     try:
         parts = urlsplit(v)

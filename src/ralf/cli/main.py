@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every :class:`ralf.errors.RalfError` becomes one message and its exit code."""
     from ralf.errors import RalfError
 
+    # ralf uses no pydantic plugins; without this pydantic reads every installed package's entry points
+    # when it builds the platform model's validator (a few milliseconds of every start-up).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         rc = cli.main(args=argv, prog_name="ralf", standalone_mode=False)
         # standalone_mode=False turns ctx.exit(n) into a return value
