@@ -11,6 +11,7 @@ import functools
 import math
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -27,6 +28,38 @@ class Outcome:
     cert_days_left: int | None = None
 
 
+class HttpClients:
+    """HTTP clients shared by the checks of one smoke run, one per trust setting.
+
+    Making an ``httpx.Client`` costs milliseconds of CPU (its transport and pool); with a client per check,
+    200 services spent most of their time making clients, one at a time under the GIL. Shared, the clients
+    also keep connections alive between checks of the same endpoint. No limit on connections: every check
+    of a target runs at once, and one that waits on a silent endpoint must not hold a slot another needs.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, verify: Any):
+        """The client for ``verify`` (False, or a cached :func:`tls_context`)."""
+        with self._lock:
+            client = self._clients.get(verify)
+            if client is None:
+                import httpx
+
+                client = httpx.Client(verify=verify, follow_redirects=False,
+                                      limits=httpx.Limits(max_connections=None, max_keepalive_connections=None))
+                self._clients[verify] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
 @dataclass
 class Context:
     """What a check may use besides its own settings."""
@@ -35,6 +68,7 @@ class Context:
     platform: Any  # ralf.model.Platform
     transport: Any  # ralf.transport.Transport
     retry_interval: float = 1.0
+    http: HttpClients | None = None  # shared clients; None: each HTTP check makes its own
 
 
 # --------------------------------------------------------------------------- helpers
@@ -183,14 +217,17 @@ def check_http(pc, ctx: Context) -> Outcome:
         verify = tls_context(ctx.platform, c.ca_file, c.insecure) if c.url.startswith("https://") else False
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
+    # A connection's TLS name is fixed at its handshake: a check with its own server_name gets its own.
+    own = ctx.http is None or bool(_server_name_options(c))
+    client = httpx.Client(verify=verify, follow_redirects=False) if own else ctx.http.get(verify)
     start = time.monotonic()
     attempts = 0
     problem = ""
-    with httpx.Client(verify=verify, timeout=c.timeout, follow_redirects=False) as client:
+    try:
         while True:
             attempts += 1
             try:
-                r = client.get(c.url, **_server_name_options(c))
+                r = client.get(c.url, timeout=c.timeout, **_server_name_options(c))
                 ok_status = (r.status_code in c.expect_status) if c.expect_status else 200 <= r.status_code < 400
                 if not ok_status:
                     want = "/".join(map(str, c.expect_status)) if c.expect_status else "2xx/3xx"
@@ -208,6 +245,9 @@ def check_http(pc, ctx: Context) -> Outcome:
             if elapsed + ctx.retry_interval > c.deadline:
                 break
             time.sleep(ctx.retry_interval)
+    finally:
+        if own:
+            client.close()
     if attempts > 1:
         problem += f" ({attempts} attempts in {time.monotonic() - start:.0f} s)"
     return Outcome(FAIL, problem)
