@@ -218,8 +218,9 @@ def check_http(pc, ctx: Context) -> Outcome:
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
     # A connection's TLS name is fixed at its handshake: a check with its own server_name gets its own.
-    own = ctx.http is None or bool(_server_name_options(c))
-    client = httpx.Client(verify=verify, follow_redirects=False) if own else ctx.http.get(verify)
+    shared = None if _server_name_options(c) else ctx.http
+    own = shared is None
+    client = httpx.Client(verify=verify, follow_redirects=False) if shared is None else shared.get(verify)
     start = time.monotonic()
     attempts = 0
     problem = ""
