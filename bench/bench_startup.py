@@ -14,7 +14,10 @@ while the libraries' bytecode was written at install time), in a cache directory
 runs it. On a busy machine the medians of each side drift with the load, so the ratio reported is the
 median of the per-round ratios (each round runs the commands back to back).
 
-    python bench/bench_startup.py [N] [--cpu]    (--cpu: CPU seconds instead of wall time, for a busy machine)
+    python bench/bench_startup.py [N] [--cpu] [--instructions]
+      --cpu: CPU seconds instead of wall time, for a busy machine
+      --instructions: also count the instructions of one run of each side under valgrind (callgrind): the same
+      on a quiet and a busy machine, though the libraries' file reads and loads weigh more in time than here
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def plan_libraries() -> list[str]:
     return out.split()
 
 
+def instructions(argv: list[str]) -> int:
+    """Instructions one run of ``argv`` executes (valgrind's callgrind count, load-independent)."""
+    res = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=REPO, env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    return int(next(ln for ln in res.stderr.splitlines() if "Collected" in ln).split()[-1])
+
+
 def ralf_command() -> list[str]:
     """The console script next to this Python (what a user runs), else ``python -m ralf``."""
     script = Path(sys.executable).parent / "ralf"
@@ -75,7 +85,7 @@ def ralf_command() -> list[str]:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--cpu"]
+    args = [a for a in sys.argv[1:] if a not in ("--cpu", "--instructions")]
     n = int(args[0]) if args else 21
     try:
         run(n)
@@ -111,6 +121,13 @@ def run(n: int) -> None:
     ratio = statistics.median(p / b for p, b in zip(samples["ralf plan"], samples["libraries"], strict=True))
     print(f"ralf plan: {plan:.3f} s vs its libraries {base:.3f} s (medians) = {ratio:.2f}x per round "
           f"(goal <= 1.15x: {'met' if ratio <= 1.15 else 'NOT met'})")
+    if "--instructions" in sys.argv:
+        if not shutil.which("valgrind"):
+            print("instructions: valgrind is not installed")
+            return
+        lib_i, plan_i = instructions(cases["libraries"]), instructions(cases["ralf plan"])
+        print(f"instructions (one run each under valgrind): ralf plan {plan_i / 1e6:.0f} M vs its libraries "
+              f"{lib_i / 1e6:.0f} M = {plan_i / lib_i:.2f}x")
 
 
 if __name__ == "__main__":
