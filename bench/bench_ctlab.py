@@ -52,7 +52,8 @@ def main() -> None:
         rows.append((f"prepare ({'cold: fetched from the registries' if cold else 'warm cache'})", prep,
                      ralf("lab", "prepare")))
         rows.append(("node + Phase 1 (lab up)", ralf("lab", "up"), ralf("lab", "up")))
-        for service, template in (("synapse", "RALF Synapse Apply"), ("mail", "RALF Mail Apply")):
+        for service, template in (("n8n", "RALF N8N Apply"), ("synapse", "RALF Synapse Apply"),
+                                  ("mail", "RALF Mail Apply")):
             first = ralf("deploy", template, "--executor", "local", "--yes")
             again = ralf("deploy", template, "--executor", "local", "--yes")
             rows.append((f"{service}: Apply on a fresh CT vs again", first, again))
