@@ -103,7 +103,7 @@ def test_inventory_names_the_ca_certificate_when_issued(tmp_path, monkeypatch):
     platform = load_platform(CTLAB)
     assert "nginx_tls_cert_src" not in inventory_ini(platform)
     issued = tls.ensure_certs(platform)
-    assert set(issued) == {"mail"}  # the one service here that serves TLS
+    assert set(issued) == {"mail", "n8n"}  # the services here that serve TLS (mail, nginx in front of n8n)
     assert tls.ensure_certs(platform) == []  # second run: nothing to renew
     text = inventory_ini(platform)
     assert f"ralf_tls_cert_src={tmp_path}/tls/mail/cert.pem" in text
