@@ -243,8 +243,44 @@ class StateBackend(Strict):
 
 class SemaphoreRepository(Strict):
     name: str = "RALF Local"
-    git_url: str
+    git_url: str | None = None  # None: the platform's mirror in Gitea (``mirror.clone_url``)
     branch: str = "main"
+
+
+GO_DURATION = re.compile(r"^(0|(?=\d)(\d+h)?(\d+m)?(\d+s)?)$")
+
+
+class Mirror(Strict):
+    """The internal repository: a pull mirror, in the platform's Gitea, of the operator's remote.
+
+    Semaphore's tasks clone it (``semaphore.repository`` defaults to it), so what the operator pushes
+    to ``source_url`` is what the next task runs once Gitea has fetched it (every ``interval``, or
+    at once on ``ralf mirror sync``).
+    """
+
+    service: str = "gitea"  # the service running Gitea (bootstrap makes the mirror right after its pair)
+    url: Url  # Gitea's root as the platform reaches it (nginx with the platform CA's certificate)
+    source_url: str  # the operator's remote (what `git push` sends to)
+    owner: Word = "ralf"  # the Gitea user (or organisation) holding the mirror
+    name: Word = "RALF"
+    interval: str = "10m"  # Go duration; Gitea refuses less than its MIN_INTERVAL (10m); "0" = no periodic sync
+    private: bool = True
+    ca_file: str | None = None  # PEM Gitea's certificate is verified with; None = the platform CA
+    credentials_file: str = "gitea.env"
+    user_var: str = "GITEA_ADMIN_USER"
+    password_var: str = "GITEA_ADMIN_PASSWORD"
+    semaphore_key: str = "RALF Gitea"  # Semaphore's login_password key for cloning (Gitea asks for a sign-in)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if not GO_DURATION.match(v):
+            raise ValueError(f"expected a duration like 10m, 1h or 1h30m, got {v!r}")
+        return v
+
+    @property
+    def clone_url(self) -> str:
+        return f"{self.url.rstrip('/')}/{self.owner}/{self.name}.git"
 
 
 class Semaphore(Strict):
@@ -373,6 +409,7 @@ class Platform(Strict):
     lxc_host: LxcHost | None = None
     state_backend: StateBackend | None = None
     semaphore: Semaphore | None = None
+    mirror: Mirror | None = None
     secrets: Secrets
     exec: Exec = Field(default_factory=lambda: Exec())  # factories: no model is built before it is needed
     ansible: Ansible = Field(default_factory=lambda: Ansible())
@@ -427,6 +464,15 @@ class Platform(Strict):
 
     def group(self, name: str) -> Group:
         return next(g for g in self.groups if g.name == name)
+
+    @property
+    def semaphore_git_url(self) -> str:
+        """The URL Semaphore's repository clones: as written, else the platform's mirror in Gitea."""
+        assert self.semaphore is not None
+        if self.semaphore.repository.git_url:
+            return self.semaphore.repository.git_url
+        assert self.mirror is not None  # cross_check demands one of the two
+        return self.mirror.clone_url
 
     @property
     def phase1_group(self) -> Group:
@@ -547,6 +593,11 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
     if p.semaphore is not None and "--allow-destroy" in p.semaphore.apply_command:
         problems.append(("semaphore.apply_command", "must not pass --allow-destroy: Semaphore's Apply templates "
                          "run unattended and never destroy a CT; destroy on the runner with ralf stacks run"))
+    if p.semaphore is not None and not p.semaphore.repository.git_url and p.mirror is None:
+        problems.append(("semaphore.repository.git_url", "expected a git URL, or a mirror section (Semaphore "
+                         "then clones the platform's mirror in Gitea)"))
+    if p.mirror is not None and p.mirror.service not in p.services:
+        problems.append(("mirror.service", f"unknown service {p.mirror.service!r}; expected the one running Gitea"))
     if p.network.gateway is not None and not _ipa_in(p.network.gateway, network):
         problems.append(("network.gateway", f"{p.network.gateway} is outside the network {p.network.cidr}"))
     return problems

@@ -106,11 +106,14 @@ class _SshBase(Transport):
         return argv + [f"{self.user}@{host}", remote]
 
     def run(self, service, command: str, timeout: float) -> ExecResult:
+        return self._run_ssh(self.argv(service, command), self._target(service), timeout)
+
+    def _run_ssh(self, argv: list[str], target: str, timeout: float) -> ExecResult:
         # The command's timeout starts once ssh is connected: with one shared budget, an unreachable
         # node would hit the process timeout before ssh's ConnectTimeout and look like a dead CT.
-        res = self.runner(self.argv(service, command), timeout + self.connect_timeout)
+        res = self.runner(argv, timeout + self.connect_timeout)
         if res.transport_error is None and res.rc == 255 and _SSH_ERROR.search(res.stderr):
-            return res._replace(transport_error=f"ssh {self._target(service)} failed: {_first_line(res.stderr)}")
+            return res._replace(transport_error=f"ssh {target} failed: {_first_line(res.stderr)}")
         return res
 
     def _target(self, service) -> str:
@@ -145,6 +148,10 @@ class PctTransport(_SshBase):
 
     def _target(self, service) -> str:
         return f"{self.user}@{self._host(service)}"
+
+    def on_node(self, host: str, command: list[str], timeout: float) -> ExecResult:
+        """Run ``command`` on a Proxmox node itself (not in a CT), the way ``pct exec`` reaches it."""
+        return self._run_ssh(self._ssh(host, shlex.join(command)), f"{self.user}@{host}", timeout)
 
     def argv(self, service, command: str) -> list[str]:
         # pct runs argv directly (no shell in the CT); re-quoting keeps the words intact through

@@ -89,3 +89,92 @@ def test_a_repository_only_the_semaphore_host_can_read_is_reported_not_guessed(r
     code, out, err = deploy(run_cli, repo_root, work, cli_env)
     assert code == 0, err
     assert "Semaphore runs file:///opt/ralf/repo (main), a path on the Semaphore host" in err
+
+
+# ---------------------------------------------------------------------- the repository is the mirror in Gitea
+
+GITEA_USER, GITEA_PASSWORD = "ralf", "gitea-admin-password"
+
+
+@pytest.fixture
+def gitea_tls(tmp_path):
+    from ralf.pki import CA
+
+    ca = CA(tmp_path / "ca" / "ca.pem", tmp_path / "ca" / "ca.key", common_name="test platform CA")
+    ca.issue(tmp_path / "gitea-tls", "localhost", ["127.0.0.1"])
+    return ca.cert_file, (str(tmp_path / "gitea-tls" / "cert.pem"), str(tmp_path / "gitea-tls" / "key.pem"))
+
+
+@pytest.fixture
+def mirrored(tmp_path, repo_root, repos, fake, gitea_tls, cli_env):
+    """The default platform whose Semaphore repository is the mirror, in a fake Gitea, of the operator's remote."""
+    import yaml
+    from doubles.gitea import FakeGitea
+
+    bare, work = repos
+    source = f"file://{bare}"
+    with FakeGitea(tls=gitea_tls[1], users={GITEA_USER: GITEA_PASSWORD}) as gitea:
+        gitea.remotes[source] = {"main": git(work, "rev-parse", "HEAD")}
+        data = yaml.safe_load((repo_root / "platform.yaml").read_text())
+        data["mirror"].update(url=gitea.url, source_url=source, ca_file=str(gitea_tls[0]))
+        pfile = tmp_path / "platform.yaml"
+        pfile.write_text(yaml.safe_dump(data, sort_keys=False))
+        secrets = tmp_path / "secrets"
+        secrets.mkdir(mode=0o700)
+        (secrets / "gitea.env").write_text(f"GITEA_ADMIN_USER={GITEA_USER}\nGITEA_ADMIN_PASSWORD={GITEA_PASSWORD}\n")
+        env = {**cli_env, "RALF_SECRETS_DIR": str(secrets)}
+        repo = fake.find("repositories", fake.project_id, "RALF Local")[0]
+        fake.edit("repositories", repo["id"], git_url=f"{gitea.url}ralf/RALF.git")
+        yield gitea, pfile, env, bare, work
+
+
+def mdeploy(run_cli, pfile, work, env):
+    return run_cli("--platform", str(pfile), "deploy", "n8n", "--no-checks", "--repo", str(work), env=env)
+
+
+def test_the_mirror_lagging_behind_a_pushed_commit_is_refused_until_mirror_sync(run_cli, mirrored, fake):
+    gitea, pfile, env, bare, work = mirrored
+    code, out, err = run_cli("--platform", str(pfile), "mirror", "ensure", env=env)
+    assert code == 0, err
+    assert "made ralf/RALF: a pull mirror of file://" in out
+    one = git(work, "rev-parse", "HEAD")
+    # a commit pushed to the operator's remote: Gitea has not fetched it yet
+    (work / "README").write_text("two\n")
+    git(work, "commit", "-q", "-am", "two")
+    git(work, "push", "-q", "origin", "main")
+    two = git(work, "rev-parse", "HEAD")
+    gitea.remotes[f"file://{bare}"]["main"] = two
+    gitea.requests.clear()
+    code, out, err = mdeploy(run_cli, pfile, work, env)
+    assert code == 1 and fake.tasks == {}
+    assert (f"Semaphore would run {one} (main of the mirror ralf/RALF in Gitea), but your HEAD is {two}; you pushed "
+            f"it to file://{bare}, but the mirror has not fetched it yet: `ralf mirror sync`") in err
+    assert gitea.reads_and_writes() == [("GET", "/api/v1/repos/ralf/RALF/branches/main")]
+
+    code, out, err = run_cli("--platform", str(pfile), "mirror", "sync", "--wait", "10", env=env)
+    assert code == 0, err
+    assert f"main: {one} → {two}" in out
+    assert ("POST", "/api/v1/repos/ralf/RALF/mirror-sync", None) in gitea.requests
+    code, out, err = mdeploy(run_cli, pfile, work, env)
+    assert code == 0, err
+    assert f"commit check: Semaphore will run {two[:12]} (main of the mirror ralf/RALF in Gitea), your HEAD" in err
+    assert GITEA_PASSWORD not in out + err
+
+
+def test_an_unpushed_commit_is_told_to_push_then_sync(run_cli, mirrored, fake):
+    gitea, pfile, env, bare, work = mirrored
+    assert run_cli("--platform", str(pfile), "mirror", "ensure", env=env)[0] == 0
+    (work / "README").write_text("local only\n")
+    git(work, "commit", "-q", "-am", "local only")
+    code, out, err = mdeploy(run_cli, pfile, work, env)
+    assert code == 1 and fake.tasks == {}
+    assert (f"push your commit to file://{bare} (`git push <remote> HEAD:main`), then `ralf mirror sync` (Gitea "
+            f"fetches file://{bare} every 10m by itself)") in err
+
+
+def test_a_missing_mirror_is_named_with_its_fix(run_cli, mirrored, fake):
+    gitea, pfile, env, bare, work = mirrored
+    code, out, err = mdeploy(run_cli, pfile, work, env)
+    assert code == 1 and "the mirror ralf/RALF in Gitea has no branch main" in err
+    code, out, err = run_cli("--platform", str(pfile), "mirror", "status", env=env)
+    assert code == 1 and "ralf/RALF does not exist in Gitea: `ralf mirror ensure`" in out

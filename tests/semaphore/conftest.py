@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import pytest
 from sem_spec import load_spec
+from sem_state import GITEA_LOGIN
+
+
+@pytest.fixture(autouse=True)
+def gitea_login(monkeypatch):
+    """The default platform's repository is its mirror in Gitea: seeding creates Semaphore's key with Gitea's
+    sign-in, read from the secrets directory (tests/bootstrap reads the real file); here a fixed one."""
+    import ralf.semaphore.desired
+
+    monkeypatch.setattr(ralf.semaphore.desired, "_gitea_login", lambda platform: dict(GITEA_LOGIN))
+    return GITEA_LOGIN
 
 
 @pytest.fixture(params=["2.10", "2.16"])

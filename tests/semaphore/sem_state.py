@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Gitea's sign-in the seeder puts into Semaphore's key for cloning the mirror (conftest stands it in)
+GITEA_LOGIN = {"login": "ralf", "password": "gitea-password-for-semaphore"}
+
 
 def project_id(fake, name: str = "RALF Bootstrap") -> int:
     return next(p["id"] for p in fake.projects.values() if p["name"] == name)

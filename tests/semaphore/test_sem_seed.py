@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sem_state import GITEA_LOGIN
 from sem_state import one as _one
 from sem_state import project_id as _project
 
@@ -40,10 +41,14 @@ def test_empty_server_gets_the_full_desired_state(fake, client, desired, default
     env_of = (lambda t: t["environment_ids"][0]) if fake.version == "2.16" else (lambda t: t["environment_id"])
     assert env_of(apply) == envs["RALF Vault Env"]["id"]
     assert env_of(smoke) == envs["RALF Smoke Env"]["id"]
-    # the repository uses the project's own None key, found by name
-    none_key = _one(fake, "keys", "None")
+    # the repository is the platform's mirror in Gitea, cloned with a key holding Gitea's sign-in
+    gitea_key = _one(fake, "keys", "RALF Gitea")
     repo = _one(fake, "repositories", "RALF Local")
-    assert repo["ssh_key_id"] == none_key["id"] and repo["git_url"] == "file:///opt/ralf/repo"
+    assert repo["ssh_key_id"] == gitea_key["id"] and repo["git_url"] == "https://10.10.40.40/ralf/RALF.git"
+    assert gitea_key["type"] == "login_password"
+    key_posts = [r.body for r in fake.requests if r.method == "POST" and r.path == f"/api/project/{pid}/keys"]
+    assert key_posts == [{"project_id": pid, "name": "RALF Gitea", "type": "login_password",
+                          "login_password": GITEA_LOGIN}]
     inv = _one(fake, "inventory", "RALF Inventory")
     assert inv["type"] == "static" and "[vaultwarden]" in inv["inventory"]
     view = _one(fake, "views", "RALF")
@@ -62,7 +67,39 @@ def test_second_run_makes_zero_writes_and_reads_each_collection_once(fake, clien
     assert fake.count("GET", "/templates") == 1
 
 
-def test_none_key_is_found_by_name_not_assumed_to_be_id_1(fake, client, desired):
+@pytest.fixture
+def desired_public(write_platform, repo_root):
+    """The default platform with a repository URL of its own (no mirror): the repository uses the None key."""
+    import yaml
+
+    from ralf.catalog import Catalog
+    from ralf.loader import load_platform
+    from ralf.semaphore.desired import desired_state
+
+    data = yaml.safe_load((repo_root / "platform.yaml").read_text())
+    data["semaphore"]["repository"]["git_url"] = "file:///opt/ralf/repo"
+    del data["mirror"]
+    return desired_state(Catalog(load_platform(write_platform(yaml.safe_dump(data)))))
+
+
+def test_a_repository_url_of_its_own_uses_the_projects_none_key(fake, client, desired_public):
+    seed(client, desired_public)
+    repo = _one(fake, "repositories", "RALF Local")
+    assert repo["ssh_key_id"] == _one(fake, "keys", "None")["id"] and repo["git_url"] == "file:///opt/ralf/repo"
+    assert fake.find("keys", _project(fake), "RALF Gitea") == []
+
+
+def test_the_gitea_key_is_sent_once_and_never_again(fake, client, desired):
+    seed(client, desired)
+    pid = _project(fake)
+    key = fake.find("keys", pid, "RALF Gitea")[0]
+    fake.clear_requests()
+    assert not seed(client, desired).changed  # secrets cannot be compared: a key found by name is left alone
+    assert fake.find("keys", pid, "RALF Gitea") == [key]
+
+
+def test_none_key_is_found_by_name_not_assumed_to_be_id_1(fake, client, desired_public):
+    desired = desired_public
     other = fake.add_project("Someone Else")  # takes key id 1
     assert fake.find("keys", other, "None")[0]["id"] == 1
     seed(client, desired)
@@ -72,7 +109,8 @@ def test_none_key_is_found_by_name_not_assumed_to_be_id_1(fake, client, desired)
     assert _one(fake, "repositories", "RALF Local")["ssh_key_id"] == key["id"]
 
 
-def test_missing_none_key_is_created(fake, client, desired):
+def test_missing_none_key_is_created(fake, client, desired_public):
+    desired = desired_public
     pid = fake.add_project("RALF Bootstrap")
     for k in fake.find("keys", pid, "None"):
         del fake.objects["keys"][k["id"]]

@@ -37,7 +37,8 @@ def bootstrap(catalog: Catalog, journal: Any, *, dry_run: bool = False, resume: 
               reporter: Any = None, executor: BootstrapExecutor | None = None, api: Any = None,
               make_node: Callable | None = None, probes: Any = None, timeout: float | None = None,
               on_output: Callable[[str], None] = print,
-              show: Callable[[Preflight, Any], None] | None = None) -> BootstrapResult:
+              show: Callable[[Preflight, Any], None] | None = None,
+              node_runner: Callable | None = None) -> BootstrapResult:
     """Preflight, then (unless ``dry_run`` or a failed check) the plan; ``show`` sees both before the run."""
     from ralf.deploy import DEFAULT_TIMEOUT, Reporter, execute, resume_point
 
@@ -47,7 +48,8 @@ def bootstrap(catalog: Catalog, journal: Any, *, dry_run: bool = False, resume: 
     if resume is not None:
         run, plan, start = resume_point(journal, find_resumable(journal, resume), lambda _args: bootstrap_plan(catalog))
         resume_info = {"run": run, "start_index": start}
-    pf = run_preflight(platform, dry_run=dry_run, api=api, make_node=make_node, on_output=on_output)
+    pf = run_preflight(platform, dry_run=dry_run, api=api, make_node=make_node, on_output=on_output,
+                       node_runner=node_runner)
     result = BootstrapResult(pf, plan)
     if show is not None:
         show(pf, plan)

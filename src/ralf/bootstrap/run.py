@@ -29,26 +29,45 @@ from ralf.states import Result
 REQUEST = "bootstrap"
 COMMAND = "ralf bootstrap"
 SEED_STEP = "semaphore seed"
+MIRROR_STEP = "gitea mirror"
 
 
 def bootstrap_plan(catalog: Catalog) -> Plan:
     p = catalog.platform
     steps: list[Step] = []
     services = catalog.services_of(catalog.phase1)
+    holder = _mirror_service(catalog)
     for n, s in enumerate(services, 1):
         apply = catalog.template(catalog.service_apply(s))
         stacks = ", ".join(apply.stacks)
         steps.append(Step(apply.name, "apply", apply.stacks, None, f"pair {n}/{len(services)}: {s} ({stacks}), run by ralf"))
         steps.append(Step(catalog.service_smoke(s), "smoke", (), s, f"check {s} before the next pair"))
+        if s == holder:
+            steps.append(_mirror_step(p))
     if p.semaphore is None:
         msg = ("Phase 1 pair by pair; the platform file has no semaphore section: no seeding and no Semaphore smoke")
     else:
+        if p.mirror is not None and holder is None:
+            steps.append(_mirror_step(p))
         steps.append(Step(SEED_STEP, "seed", (), None,  # type: ignore[arg-type]
                           f"make project {p.semaphore.project!r} hold the runbook's templates"))
         ph1 = catalog.template_name(p.phase1_group.word, "Smoke")
         steps.append(Step(ph1, "smoke", (), p.phase1_group.name, "the first task Semaphore runs: Phase 1 smoke"))
         msg = "Phase 1 pair by pair, then the Semaphore project, then Phase 1's smoke through Semaphore"
     return Plan(REQUEST, steps, REQUEST, msg)
+
+
+def _mirror_step(p: Any) -> Step:
+    return Step(MIRROR_STEP, "mirror", (), None,  # type: ignore[arg-type]
+                f"{p.mirror.owner}/{p.mirror.name} in Gitea mirrors {p.mirror.source_url}: what Semaphore's tasks run")
+
+
+def _mirror_service(catalog: Catalog) -> str | None:
+    """The Phase 1 service that runs the mirror's Gitea (None: Gitea is not part of Phase 1)."""
+    p = catalog.platform
+    if p.mirror is None or p.mirror.service not in catalog.services_of(catalog.phase1):
+        return None
+    return p.mirror.service
 
 
 @dataclass
@@ -69,7 +88,7 @@ class BootstrapExecutor:
 
     def __init__(self, platform: Any, *, run_stacks: Callable | None = None, run_smoke: Callable | None = None,
                  make_client: Callable | None = None, seed: Callable | None = None,
-                 semaphore_options: dict | None = None) -> None:
+                 semaphore_options: dict | None = None, make_gitea: Callable | None = None) -> None:
         self.platform = platform
         self.changes = Changes()
         self._real_stacks = run_stacks
@@ -77,6 +96,7 @@ class BootstrapExecutor:
         self._make_client = make_client
         self._seed = seed
         self._sem_options = semaphore_options or {}
+        self._make_gitea = make_gitea
         self._client: Any = None  # a SemaphoreClient, made on first use
 
     def close(self) -> None:
@@ -108,6 +128,8 @@ class BootstrapExecutor:
     def run_step(self, step: Step, ctx: StepContext) -> StepOutcome:
         if step.kind == "seed":
             return self._run_seed(ctx)
+        if step.kind == "mirror":
+            return self._run_mirror(ctx)
         if step.kind == "smoke" and step.target == self.platform.phase1_group.name and self.platform.semaphore:
             return self._run_in_semaphore(step, ctx)
         return self.local.run_step(step, ctx)
@@ -132,6 +154,29 @@ class BootstrapExecutor:
             emit(f"[seed] error: {e}")
             return StepOutcome(FAILED, message=str(e), error=str(e), log=lines)
         self.changes.per_step[SEED_STEP] = 1 if result.changed else 0
+        return StepOutcome(SUCCEEDED, message=f"CHANGED={1 if result.changed else 0}", log=lines)
+
+    def _run_mirror(self, ctx: StepContext) -> StepOutcome:
+        from ralf.gitea.api import GiteaApi
+        from ralf.gitea.mirror import ensure_mirror
+
+        ctx.on_status("running")
+        lines: list[str] = []
+        branch = self.platform.semaphore.repository.branch if self.platform.semaphore else "main"
+        try:
+            api = (self._make_gitea or GiteaApi.from_platform)(self.platform)
+            try:
+                result = ensure_mirror(api, self.platform.mirror, branch)
+            finally:
+                api.close()
+        except RalfError as e:
+            line = f"error: {e}"
+            ctx.on_line(line)
+            return StepOutcome(FAILED, message=str(e), error=str(e), log=[line])
+        for line in result.lines:
+            lines.append(line)
+            ctx.on_line(line)
+        self.changes.per_step[MIRROR_STEP] = 1 if result.changed else 0
         return StepOutcome(SUCCEEDED, message=f"CHANGED={1 if result.changed else 0}", log=lines)
 
     def _run_in_semaphore(self, step: Step, ctx: StepContext) -> StepOutcome:

@@ -6,6 +6,10 @@ the Semaphore project, asks that URL for the branch's head (``git ls-remote``) a
 ``HEAD`` of the operator's checkout. When they differ ralf refuses and names both commits and the
 fix (push, or pull); a URL the operator cannot reach (``file://`` on the Semaphore host) cannot be
 checked — the result says so instead of guessing.
+
+When the repository is the platform's mirror in Gitea (``mirror``), the branch's head is asked from
+Gitea's API (the mirror asks for a sign-in); when it lags behind a commit the operator has already
+pushed to the source, the fix is to let Gitea fetch now (``ralf mirror sync``).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def remote_commit(url: str, branch: str, git: Callable = _git) -> str | None:
 
 
 def check_commit(client: Any, project_id: int, repo_name: str, repo_root: Path, *,
-                 git: Callable = _git) -> CommitCheck:
+                 git: Callable = _git, mirror: Any = None, gitea: Any = None) -> CommitCheck:
     repos = [r for r in client.list_repositories(project_id) if r.get("name") == repo_name]
     if not repos:
         return CommitCheck("unknown", f"the Semaphore project has no repository {repo_name!r}; "
@@ -70,6 +74,8 @@ def check_commit(client: Any, project_id: int, repo_name: str, repo_root: Path, 
         mine = operator_commit(repo_root, git)
     except RalfError as e:
         return CommitCheck("unknown", f"cannot read the commit of {repo_root}: {e}")
+    if mirror is not None and gitea is not None and url.rstrip("/") == mirror.clone_url:
+        return _check_mirror(mirror, gitea, branch, mine, repo_root, git)
     local = url[len("file://"):] if url.startswith("file://") else (url if url.startswith("/") else None)
     if local is not None and not Path(local).exists():
         return CommitCheck("unknown", f"Semaphore runs {url} ({branch}), a path on the Semaphore host that ralf "
@@ -100,3 +106,31 @@ def _is_ancestor(repo_root: Path, mine: str, theirs: str, git: Callable) -> bool
         return True
     except RalfError:
         return False
+
+
+def _check_mirror(mirror: Any, gitea: Any, branch: str, mine: str, repo_root: Path, git: Callable) -> CommitCheck:
+    from ralf.gitea.mirror import mirror_head
+
+    where = f"{mirror.owner}/{mirror.name} in Gitea"
+    try:
+        theirs = mirror_head(gitea, mirror, branch)
+    except RalfError as e:
+        return CommitCheck("unknown", f"cannot ask Gitea for {branch} of the mirror {where}: {e}", operator=mine)
+    sync = f"`ralf mirror sync` (Gitea fetches {mirror.source_url} every {mirror.interval} by itself)"
+    if theirs is None:
+        return CommitCheck("differs", f"the mirror {where} has no branch {branch}: push it to {mirror.source_url} "
+                                      f"(`git push <remote> HEAD:{branch}`), then {sync}", operator=mine)
+    if theirs == mine:
+        return CommitCheck("same", f"Semaphore will run {mine[:12]} ({branch} of the mirror {where}), your HEAD",
+                           operator=mine, semaphore=theirs)
+    if _is_ancestor(repo_root, mine, theirs, git):
+        fix = f"your checkout is behind: `git pull` (or deploy from {theirs[:12]})"
+    else:
+        try:
+            pushed = remote_commit(mirror.source_url, branch, git) == mine
+        except RalfError:
+            pushed = False
+        fix = (f"you pushed it to {mirror.source_url}, but the mirror has not fetched it yet: {sync}" if pushed else
+               f"push your commit to {mirror.source_url} (`git push <remote> HEAD:{branch}`), then {sync}")
+    return CommitCheck("differs", f"Semaphore would run {theirs} ({branch} of the mirror {where}), but your HEAD is "
+                                  f"{mine}; {fix}", operator=mine, semaphore=theirs)

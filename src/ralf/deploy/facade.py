@@ -102,7 +102,20 @@ def check_commit(client: Any, catalog: Any, repo_root: str | None, notice: Calla
     if project is None:
         return  # the executor explains a missing project
     root = Path(repo_root) if repo_root else _default_repo_root(catalog)
-    result = compare(client, int(project["id"]), platform.semaphore.repository.name, root)
+    gitea = None
+    if platform.mirror is not None:  # Semaphore clones the mirror in Gitea: ask Gitea for its branch
+        from ralf.gitea.api import GiteaApi
+
+        try:
+            gitea = GiteaApi.from_platform(platform)
+        except RalfError as e:
+            notice(f"commit check: cannot ask Gitea for the mirror: {e}")
+    try:
+        result = compare(client, int(project["id"]), platform.semaphore.repository.name, root,
+                         mirror=platform.mirror, gitea=gitea)
+    finally:
+        if gitea is not None:
+            gitea.close()
     if result.refuses:
         raise RalfError(f"not deploying: {result.message} (or --no-commit-check to run Semaphore's commit)")
     notice(f"commit check: {result.message}")

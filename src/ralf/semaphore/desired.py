@@ -4,7 +4,11 @@ Objects (in the order they must exist):
 
 - the access key ``None`` (type ``none``): the project's auto-created key, found by name — never
   assumed to have id 1; the repository (``file://``/local or public URL) uses it;
-- the repository (``semaphore.repository``) and the static inventory (``ralf.inventory.inventory_ini``);
+- when the repository is the platform's mirror in Gitea (``mirror``; Gitea asks for a sign-in), a
+  ``login_password`` key (``mirror.semaphore_key``) holding Gitea's user and password, read from the
+  secrets directory only when the key is created (secrets cannot be compared; it is never shown);
+- the repository (``semaphore.repository``; its URL defaults to the mirror's) and the static
+  inventory (``ralf.inventory.inventory_ini``);
 - one environment per distinct stack selection (``Catalog.environments``): ``json`` ``"{}"`` and ``env``
   the JSON string of ``AUTO_APPLY``/``START_AT``/``ONLY_STACKS`` (strings);
 - templates, environments and the inventory carry ralf's ownership marker (:mod:`ralf.semaphore.ownership`);
@@ -24,6 +28,7 @@ References between objects are :class:`Ref` (kind + name); the reconciler resolv
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +50,16 @@ class Ref:
 
     kind: str
     name: str
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A value read (from the secrets directory) only when an object is created; never compared or shown."""
+
+    read: Callable[[], Any]
+
+    def __repr__(self) -> str:
+        return "SecretValue(***)"
 
 
 @dataclass
@@ -92,10 +107,16 @@ def desired_state(catalog: Catalog, *, view: bool = True) -> DesiredState:
         raise PlatformError(["semaphore: the platform file has no semaphore section, so there is nothing to seed"])
     objs: list[DesiredObject] = [DesiredObject("keys", NONE_KEY, {"type": "none"})]
     repo = sem.repository
+    git_url = p.semaphore_git_url
+    key = NONE_KEY
+    if p.mirror is not None and git_url == p.mirror.clone_url:
+        key = p.mirror.semaphore_key
+        objs.append(DesiredObject("keys", key, {"type": "login_password"},
+                                  create_only={"login_password": SecretValue(lambda: _gitea_login(p))}))
     objs.append(DesiredObject("repositories", repo.name, {
-        "git_url": repo.git_url,
+        "git_url": git_url,
         "git_branch": repo.branch,
-        "ssh_key_id": Ref("keys", NONE_KEY),
+        "ssh_key_id": Ref("keys", key),
     }))
     objs.append(DesiredObject("inventory", sem.inventory_name,
                               {"type": "static", "inventory": ownership.inventory_text(inventory_ini(p))}))
@@ -119,3 +140,10 @@ def desired_state(catalog: Catalog, *, view: bool = True) -> DesiredState:
             fields["view_id"] = Ref("views", view_title)
         objs.append(DesiredObject("templates", t.name, fields))
     return DesiredState(project=sem.project, prefix=sem.template_prefix, objects=objs)
+
+
+def _gitea_login(platform: Any) -> dict[str, str]:
+    from ralf.gitea.api import credentials_from
+
+    user, password = credentials_from(platform)
+    return {"login": user, "password": password}

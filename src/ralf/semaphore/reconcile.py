@@ -29,7 +29,7 @@ from typing import Any
 from ralf.errors import SemaphoreError
 from ralf.semaphore import ownership
 from ralf.semaphore.client import SemaphoreClient
-from ralf.semaphore.desired import LABEL, ORDER, DesiredObject, DesiredState, Ref
+from ralf.semaphore.desired import LABEL, NONE_KEY, ORDER, DesiredObject, DesiredState, Ref, SecretValue
 from ralf.semaphore.errors import SemaphoreBadRequest
 
 SECRET_WORDS = ("password", "secret", "private_key", "passphrase", "token")
@@ -325,7 +325,7 @@ def make_plan(desired: DesiredState, state: dict[str, list[dict]], *, project_id
     for d in desired.objects:
         cur = index.get((d.kind, d.name))
         if cur is None:
-            if d.kind == "keys" and project_id is None:
+            if d.kind == "keys" and d.name == NONE_KEY and project_id is None:
                 continue  # creating the project creates its "None" key
             actions.append(Action("create", d.kind, d.name))
         elif d.kind == "keys":
@@ -351,7 +351,8 @@ def _drop_empty(body: dict) -> dict:
 
 
 def create_body(kind: str, name: str, create_only: dict, fields: dict[str, Any]) -> dict:
-    body = {("title" if kind == "views" else "name"): name, **create_only, **fields}
+    once = {k: (v.read() if isinstance(v, SecretValue) else v) for k, v in create_only.items()}
+    body = {("title" if kind == "views" else "name"): name, **once, **fields}
     if kind == "templates":
         env_id = body.get("environment_id")
         body["environment_ids"] = [env_id] if env_id else []

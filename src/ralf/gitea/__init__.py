@@ -1,0 +1,1 @@
+"""The platform's Gitea: the narrow API seam (:mod:`.api`) and the repository mirror (:mod:`.mirror`)."""
