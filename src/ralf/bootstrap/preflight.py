@@ -233,15 +233,15 @@ def _lxc_node(platform: Platform, pf: Preflight, dry_run: bool, make_node: Calla
 
 def _secrets(platform: Platform, pf: Preflight, dry_run: bool) -> None:
     """The services' secret files (what `ralf secrets init` makes): missing files and keys are made, values kept."""
-    from ralf.secrets import init_secrets, parse_env_text, required_secrets
+    from ralf.secrets import init_secrets, read_env_file, required_secrets
 
     d = platform.secrets_path
     if dry_run:
         lacking = []
         for fname, spec in required_secrets(platform).items():
             try:
-                have = parse_env_text((d / fname).read_text())
-            except OSError:
+                have = read_env_file(d / fname)
+            except RalfError:
                 have = {}
             if any(k not in have for k in spec):
                 lacking.append(fname)
