@@ -115,7 +115,7 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
         if not tls.serves_tls(svc):
             raise UsageError(f"{service} serves no TLS; break tls on a service behind nginx or the mail service")
         d = tls.cert_dir(platform, service)
-        tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip], expired=True)
+        tls.issue(platform, service, expired=True)
         _push_cert(node, ct, d, service, svc.units)
         out.actions.append(f"CT {ct} now serves a certificate that expired 3 days ago")
         out.expect = "nginx/TLS" if "nginx" in svc.units else "public endpoint"
@@ -143,7 +143,7 @@ def fix_service(platform: Platform, service: str) -> Outcome:
         d = tls.cert_dir(platform, service)
         info = tls.ca(platform).info(d)
         if info is None or info.days_left <= tls.RENEW_DAYS:
-            tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip])
+            tls.issue(platform, service)
             _push_cert(node, ct, d, service, svc.units)
             out.actions.append(f"CT {ct} serves a fresh certificate from the platform CA")
     return out

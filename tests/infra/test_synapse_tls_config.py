@@ -1,0 +1,126 @@
+"""Synapse's rendered configuration: mail verified against the CA, and its public names behind nginx.
+
+Real Ansible renders the role's own templates with the role's own defaults and vars, driven by the
+repository's platform.yaml (domain otta.zone, public names matrix.otta.zone and otta.zone), the
+nginx_tls variables taken from the synapse role's tasks as written; the site is then checked by
+nginx itself (``nginx -t``) with a certificate from a platform CA.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "ansible" / "roles"
+BIN = Path(sys.executable).parent
+
+
+def _synapse_nginx_vars() -> dict:
+    tasks = yaml.safe_load((ROLES / "synapse" / "tasks" / "main.yml").read_text())
+    (include,) = [t for t in tasks if t.get("ansible.builtin.include_role", {}).get("name") == "nginx_tls"]
+    return include["vars"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synapse-render")
+    (out / "tls").mkdir()
+    (out / "inventory.ini").write_text(textwrap.dedent("""\
+        [synapse]
+        synapse ansible_host=10.10.110.10 ansible_connection=local ansible_python_interpreter={py}
+        [mail]
+        mail ansible_host=10.10.110.20
+        [postgres]
+        postgres ansible_host=10.10.20.10
+        """).format(py=sys.executable))
+    files = [ROLES / "synapse" / "defaults" / "main.yml", ROLES / "synapse" / "vars" / "main.yml",
+             ROLES / "nginx_tls" / "defaults" / "main.yml"]
+    play = [{
+        "name": "Render the Synapse configuration", "hosts": "synapse", "gather_facts": False,
+        "vars_files": [str(REPO / "ansible" / "vars" / "ralf.yml"), *map(str, files)],
+        "vars": {"ralf_secrets_env": {
+            "postgres": {"SYNAPSE_DB_PASSWORD": "db-pw"}, "mail": {"MAIL_PASSWORD_RALF": "mail-pw"},
+            "synapse": {"SYNAPSE_REGISTRATION_SHARED_SECRET": "r", "SYNAPSE_MACAROON_SECRET_KEY": "m",
+                        "SYNAPSE_FORM_SECRET": "f"}}},
+        "tasks": [
+            {"name": "ralf.yaml", "ansible.builtin.template": {
+                "src": str(ROLES / "synapse" / "templates" / "ralf.yaml.j2"), "dest": f"{out}/ralf.yaml"}},
+            {"name": "The nginx site as the synapse role includes nginx_tls",
+             "vars": {**_synapse_nginx_vars(), "nginx_tls_dir": f"{out}/tls"},
+             "block": [
+                 {"name": "site", "ansible.builtin.template": {
+                     "src": str(ROLES / "nginx_tls" / "templates" / "site.conf.j2"), "dest": f"{out}/site.conf"}},
+                 {"name": "well-known", "ansible.builtin.copy": {
+                     "content": "{{ nginx_tls_well_known | to_json }}", "dest": f"{out}/well-known.json"}},
+             ]},
+        ],
+    }]
+    (out / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
+    env = {**os.environ, "RALF_PLATFORM": str(REPO / "platform.yaml"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_LOCAL_TEMP": str(out / "ansible-tmp"), "ANSIBLE_RETRY_FILES_ENABLED": "0"}
+    playbook = BIN / "ansible-playbook"
+    r = subprocess.run([str(playbook) if playbook.exists() else "ansible-playbook", "-i", str(out / "inventory.ini"),
+                        str(out / "play.yml")], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    return out
+
+
+def test_synapse_sends_mail_only_over_starttls_verified_for_the_mail_servers_name(rendered):
+    conf = yaml.safe_load((rendered / "ralf.yaml").read_text())
+    email = conf["email"]
+    assert (email["smtp_host"], email["smtp_port"]) == ("10.10.110.20", 587)
+    # require_transport_security: no STARTTLS, no mail; tlsname: the name the mail CT's certificate
+    # from the platform CA carries (Twisted verifies it against the system store the base role fills).
+    assert email["require_transport_security"] is True and email["enable_tls"] is True
+    assert email["tlsname"] == "mail.homelab.lan"
+    assert "force_tls" not in email  # 587 speaks STARTTLS, not implicit TLS
+
+
+def test_synapse_public_base_url_is_the_first_public_name(rendered):
+    conf = yaml.safe_load((rendered / "ralf.yaml").read_text())
+    assert conf["public_baseurl"] == "https://matrix.otta.zone"
+
+
+def test_well_known_documents_send_servers_and_clients_to_the_public_host(rendered):
+    docs = json.loads((rendered / "well-known.json").read_text())
+    assert docs == {"matrix/server": {"m.server": "matrix.otta.zone:443"},
+                    "matrix/client": {"m.homeserver": {"base_url": "https://matrix.otta.zone"}}}
+
+
+def test_the_site_serves_every_public_name_proxies_only_matrix_paths_and_json_with_cors(rendered):
+    site = (rendered / "site.conf").read_text()
+    server_name = next(line for line in site.splitlines() if line.strip().startswith("server_name"))
+    assert server_name.split()[1:] == ["matrix.otta.zone", "otta.zone", "10.10.110.10;"]
+    assert "location /_matrix {" in site and "location /_synapse/client {" in site
+    assert "location / {" not in site  # nothing else of the CT is proxied
+    for doc in ("matrix/server", "matrix/client"):
+        block = site.split(f"location = /.well-known/{doc} {{", 1)[1].split("}", 2)
+        body = "}".join(block[:2])
+        assert "default_type application/json;" in body and "types { }" in body
+        assert 'add_header Access-Control-Allow-Origin "*" always;' in body
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), reason="nginx not installed")
+def test_nginx_accepts_the_site(rendered, tmp_path):
+    from ralf.pki import CA
+
+    ca = CA(tmp_path / "ca.pem", tmp_path / "ca.key")
+    ca.issue(tmp_path / "leaf", "matrix.otta.zone", ["10.10.110.10"], aliases=["otta.zone"])
+    shutil.copy(tmp_path / "leaf" / "cert.pem", rendered / "tls" / "fullchain.pem")
+    shutil.copy(tmp_path / "leaf" / "key.pem", rendered / "tls" / "privkey.pem")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+                    f"http {{ access_log off; include {rendered}/site.conf; }}\n")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    r = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "syntax is ok" in r.stderr
