@@ -30,7 +30,8 @@ def cert_dir(platform: Platform, service: str) -> Path:
 
 
 def serves_tls(svc: Service) -> bool:
-    return "nginx" in svc.units or any(c.kind in ("smtp", "imaps", "tls", "https") for c in svc.checks)
+    """nginx in front of it, or a check of a protocol it serves with TLS (PostgreSQL: to its clients)."""
+    return "nginx" in svc.units or any(c.kind in ("smtp", "imaps", "tls", "https", "postgres") for c in svc.checks)
 
 
 def server_name(platform: Platform, svc: Service) -> str:

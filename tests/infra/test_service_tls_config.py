@@ -1,9 +1,11 @@
-"""Synapse's rendered configuration: mail verified against the CA, and its public names behind nginx.
+"""Rendered configuration: TLS between the platform's services verified against the platform CA,
+and Synapse's public names behind nginx.
 
-Real Ansible renders the role's own templates with the role's own defaults and vars, driven by the
-repository's platform.yaml (domain otta.zone, public names matrix.otta.zone and otta.zone), the
-nginx_tls variables taken from the synapse role's tasks as written; the site is then checked by
-nginx itself (``nginx -t``) with a certificate from a platform CA.
+Real Ansible renders the roles' own templates with the roles' own defaults and vars, driven by the
+repository's platform.yaml (domain otta.zone, public names matrix.otta.zone and otta.zone) and an
+inventory that hands every host the CA (``ralf_ca_cert_src``, as ralf's does); the nginx_tls
+variables are taken from the synapse role's tasks as written; the site is then checked by nginx
+itself (``nginx -t``) with a certificate from a platform CA.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ def rendered(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synapse-render")
     (out / "tls").mkdir()
     (out / "inventory.ini").write_text(textwrap.dedent("""\
+        [all:vars]
+        ansible_connection=local
+        ansible_python_interpreter={py}
+        ralf_ca_cert_src=/secrets/ca/ca.pem
         [synapse]
-        synapse ansible_host=10.10.110.10 ansible_connection=local ansible_python_interpreter={py}
+        synapse ansible_host=10.10.110.10
         [mail]
         mail ansible_host=10.10.110.20
         [postgres]
@@ -63,6 +69,16 @@ def rendered(tmp_path_factory) -> Path:
                      "content": "{{ nginx_tls_well_known | to_json }}", "dest": f"{out}/well-known.json"}},
              ]},
         ],
+    }, {
+        "name": "Render the mail configuration", "hosts": "mail", "gather_facts": False,
+        "vars_files": [str(REPO / "ansible" / "vars" / "ralf.yml"),
+                       *(str(ROLES / "mail" / d / "main.yml") for d in ("defaults", "vars"))],
+        "vars": {"ralf_secrets_env": {"postgres": {"MAIL_DB_PASSWORD": "pw/with:odd@chars"}}},
+        "tasks": [{"name": f, "ansible.builtin.template": {"src": str(ROLES / "mail" / "templates" / f"{f}.j2"),
+                                                            "dest": f"{out}/{f}"}}
+                  for f in ("pgsql-users.cf", "pgsql-domains.cf", "dovecot-sql.conf.ext", "main.cf")]
+                 + [{"name": "psql environment", "ansible.builtin.copy": {
+                     "content": "{{ mail_pg_environment | to_json }}", "dest": f"{out}/mail-pg-env.json"}}],
     }]
     (out / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     env = {**os.environ, "RALF_PLATFORM": str(REPO / "platform.yaml"), "ANSIBLE_NOCOLOR": "1",
@@ -124,3 +140,30 @@ def test_nginx_accepts_the_site(rendered, tmp_path):
     r = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "syntax is ok" in r.stderr
+
+
+def test_synapse_verifies_postgresql_for_its_address(rendered):
+    db = yaml.safe_load((rendered / "ralf.yaml").read_text())["database"]["args"]
+    assert (db["host"], db["sslmode"], db["sslrootcert"]) == (
+        "10.10.20.10", "verify-full", "/etc/ssl/certs/ca-certificates.crt")
+
+
+def test_mail_verifies_postgresql_in_postfix_dovecot_and_its_own_psql(rendered):
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    for cf in ("pgsql-users.cf", "pgsql-domains.cf"):
+        hosts = next(line for line in (rendered / cf).read_text().splitlines() if line.startswith("hosts = "))
+        uri = urlsplit(hosts.removeprefix("hosts = "))
+        assert (uri.scheme, uri.hostname, uri.port, uri.path, uri.username) == (
+            "postgresql", "10.10.20.10", 5432, "/mail", "mail")
+        assert unquote(uri.password) == "pw/with:odd@chars"
+        assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/certs/ca-certificates.crt"]}
+    main_cf = (rendered / "main.cf").read_text()
+    # proxymap runs outside the chroot, where the CA bundle is; smtpd and trivial-rewrite ask it.
+    assert "virtual_mailbox_domains = proxy:pgsql:/etc/postfix/pgsql-domains.cf" in main_cf
+    assert "virtual_mailbox_maps = proxy:pgsql:/etc/postfix/pgsql-users.cf" in main_cf
+    connect = next(line for line in (rendered / "dovecot-sql.conf.ext").read_text().splitlines()
+                   if line.startswith("connect = "))
+    assert "sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt" in connect
+    env = json.loads((rendered / "mail-pg-env.json").read_text())
+    assert (env["PGSSLMODE"], env["PGSSLROOTCERT"]) == ("verify-full", "/etc/ssl/certs/ca-certificates.crt")
