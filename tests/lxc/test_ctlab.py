@@ -222,6 +222,38 @@ def test_synapse_mails_through_the_mail_ct_only_with_a_certificate_from_the_plat
     assert code == "200", secret
 
 
+PG_VERIFY_FULL = """
+import psycopg, sys
+try:
+    c = psycopg.connect(host="172.31.250.20", user="postgres", dbname="postgres", password=sys.argv[1],
+                        sslmode="verify-full", sslrootcert=sys.argv[2], connect_timeout=10)
+except psycopg.OperationalError as e:
+    print("refused:", e)
+else:
+    # Who talks to PostgreSQL over TLS right now (Synapse keeps a pool open).
+    rows = c.execute("SELECT DISTINCT a.usename FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                     "WHERE s.ssl AND a.usename IS NOT NULL").fetchall()
+    print("verified", *sorted(r[0] for r in rows))
+"""
+
+
+def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_uses_tls(lab):
+    pf, env, tmp = lab
+    from ralf.pki import CA
+
+    ca = tmp / "state" / "ctlab" / "secrets" / "ca" / "ca.pem"
+    pw = secret(tmp, "postgres.env", "POSTGRES_ADMIN_PASSWORD")
+    ok_ = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca)])
+    words = ok_.stdout.split()
+    assert words[:1] == ["verified"] and "synapse" in words and "postgres" in words, ok_.stdout + ok_.stderr
+    other = CA(tmp / "pg-other-ca" / "ca.pem", tmp / "pg-other-ca" / "ca.key", common_name="not the platform CA")
+    other.ensure()
+    refused = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(other.cert_file)])
+    assert refused.stdout.startswith("refused:") and "certificate verify failed" in refused.stdout, refused.stdout
+    conf = in_ct(env, pf, "11010", ["cat", "/etc/matrix-synapse/conf.d/ralf.yaml"])
+    assert "sslmode: verify-full" in conf.stdout, conf.stderr
+
+
 HTTPS_GET = """
 import http.client, json, socket, ssl, sys
 ca, name, path = sys.argv[1:4]
