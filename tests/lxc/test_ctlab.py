@@ -243,9 +243,9 @@ def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_uses_tls
 
     ca = tmp / "state" / "ctlab" / "secrets" / "ca" / "ca.pem"
     pw = secret(tmp, "postgres.env", "POSTGRES_ADMIN_PASSWORD")
-    ok_ = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca)])
-    words = ok_.stdout.split()
-    assert words[:1] == ["verified"] and "synapse" in words and "postgres" in words, ok_.stdout + ok_.stderr
+    good = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca)])
+    words = good.stdout.split()
+    assert words[:1] == ["verified"] and "synapse" in words and "postgres" in words, good.stdout + good.stderr
     other = CA(tmp / "pg-other-ca" / "ca.pem", tmp / "pg-other-ca" / "ca.key", common_name="not the platform CA")
     other.ensure()
     refused = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(other.cert_file)])
