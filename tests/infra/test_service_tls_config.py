@@ -117,7 +117,7 @@ def test_the_site_serves_every_public_name_proxies_only_matrix_paths_and_json_wi
     server_name = next(line for line in site.splitlines() if line.strip().startswith("server_name"))
     assert server_name.split()[1:] == ["matrix.otta.zone", "otta.zone", "10.10.110.10;"]
     assert "location /_matrix {" in site and "location /_synapse/client {" in site
-    assert "location / {" not in site  # nothing else of the CT is proxied
+    assert "location / {\n        return 404;\n    }" in site  # nothing else is served (nginx's own page neither)
     for doc in ("matrix/server", "matrix/client"):
         block = site.split(f"location = /.well-known/{doc} {{", 1)[1].split("}", 2)
         body = "}".join(block[:2])
