@@ -375,6 +375,9 @@ class Service(Strict):
     units: list[UnitName] = []
     app_port: int | None = Field(None, ge=1, le=65535)
     endpoint: Url | None = None
+    # Names the service answers to from outside (e.g. Synapse: matrix.<domain>, and <domain> for its
+    # .well-known): its certificate carries them and its reverse proxy serves them.
+    public_names: list[Hostname] = []
     checks: list[Check] = []
     secrets: dict[str, str] = {}
     paths: list[str] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +91,9 @@ class CA:
         self.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return True
 
-    def issue(self, out_dir: Path, name: str, ips: list[str], *, expired: bool = False, days: int = VALID_DAYS) -> None:
-        """Write ``cert.pem`` (leaf then CA) and ``key.pem`` for ``name`` and ``ips`` into ``out_dir``."""
+    def issue(self, out_dir: Path, name: str, ips: list[str], *, aliases: Sequence[str] = (), expired: bool = False,
+              days: int = VALID_DAYS) -> None:
+        """Write ``cert.pem`` (leaf then CA) and ``key.pem`` for ``name``, ``aliases`` and ``ips`` into ``out_dir``."""
         self.ensure()
         ca_cert, ca_key = self.load()
         key = ec.generate_private_key(ec.SECP256R1())
@@ -100,7 +102,7 @@ class CA:
             not_before, not_after = now - dt.timedelta(days=33), now - dt.timedelta(days=3)
         else:
             not_before, not_after = now - dt.timedelta(hours=1), now + dt.timedelta(days=days)
-        sans: list[x509.GeneralName] = [x509.DNSName(name)]
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys([name, *aliases])]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         cert = (
             x509.CertificateBuilder()
@@ -143,13 +145,14 @@ class CA:
             by_ca = False
         return CertInfo(names, cert.not_valid_after_utc, by_ca)
 
-    def ensure_cert(self, out_dir: Path, name: str, ips: list[str], *, renew_days: int | None = None) -> bool:
+    def ensure_cert(self, out_dir: Path, name: str, ips: list[str], *, aliases: Sequence[str] = (),
+                    renew_days: int | None = None) -> bool:
         """Issue the certificate unless a usable one exists (see the module docstring); True when issued."""
         created_ca = self.ensure()
         current = self.info(out_dir)
         if (not created_ca and current is not None and current.issuer_is_lab_ca
-                and set(current.names) == {name, *ips}
+                and set(current.names) == {name, *aliases, *ips}
                 and (renew_days is None or current.days_left > renew_days)):
             return False
-        self.issue(out_dir, name, ips)
+        self.issue(out_dir, name, ips, aliases=aliases)
         return True

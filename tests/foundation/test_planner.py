@@ -231,7 +231,7 @@ def test_pattern_b_a_changed_nginx_tls_role_applies_every_service_behind_nginx(d
     applies = [s.template for s in p.steps if s.kind == "apply"]
     assert applies == ["RALF Phase1 Config Apply"] + [default_catalog.service_apply(s) for s in behind_nginx
                                                       if s not in phase1]
-    assert applies[1:] == ["RALF Vaultwarden Apply", "RALF N8N Apply", "RALF Exo Apply"]
+    assert applies[1:] == ["RALF Vaultwarden Apply", "RALF N8N Apply", "RALF Synapse Apply", "RALF Exo Apply"]
     config = set(p.steps[0].stacks)  # Phase 1's services behind nginx are re-converged by its Config Apply
     assert {st for s in behind_nginx if s in phase1 for st in default_catalog.stacks_of_services([s], "config")} <= config
     assert "n8n: uses the role nginx_tls" in p.steps[3].reason

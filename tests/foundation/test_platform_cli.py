@@ -127,7 +127,12 @@ def test_inventory_hands_every_ct_platform_its_certificates_from_the_platform_ca
     hv = host_vars(default_platform, "n8n")
     assert hv["nginx_tls_cert_src"] == str(tmp_path / "tls" / "n8n" / "cert.pem")
     assert hv["ralf_ca_cert_src"] == str(tmp_path / "ca" / "ca.pem")
+    # A CT that serves no TLS still trusts the CA: its services verify the others against it.
+    assert host_vars(default_platform, "minio") == {"ralf_ca_cert_src": str(tmp_path / "ca" / "ca.pem")}
     assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
     info = tls.ca(default_platform).info(tmp_path / "tls" / "n8n")
     assert info.names == ("n8n.homelab.lan", "10.10.40.30") and info.issuer_is_lab_ca
     assert tls.ensure_certs(default_platform) == []  # kept until it is due for renewal
+    # Synapse's certificate carries its public names (nginx serves them) besides its own name.
+    synapse = tls.ca(default_platform).info(tmp_path / "tls" / "synapse")
+    assert synapse.names == ("matrix.otta.zone", "otta.zone", "10.10.110.10") and synapse.issuer_is_lab_ca

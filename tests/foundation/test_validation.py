@@ -33,7 +33,8 @@ def test_default_and_lab_platforms_are_valid(default_platform, lab_platform):
     assert default_platform.semaphore.project == "RALF Bootstrap"
     assert [g.name for g in default_platform.groups] == ["phase1", "vault", "automation", "communication", "ai"]
     svc = default_platform.services["synapse"]
-    assert (svc.ct_id, svc.ip, svc.units, svc.app_port) == (11010, "10.10.110.10", ["matrix-synapse"], 8008)
+    assert (svc.ct_id, svc.ip, svc.units, svc.app_port) == (11010, "10.10.110.10", ["matrix-synapse", "nginx"], 8008)
+    assert svc.public_names == ["matrix.otta.zone", "otta.zone"]
     assert all(ip.startswith("127.") for ip in (s.ip for s in lab_platform.services.values()))
 
 

@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import network_guard
@@ -182,6 +183,181 @@ def test_n8n_setup_page_is_closed_and_the_owner_logs_in_with_the_secrets(lab):
     assert status == 200 and login["data"]["email"] == email, login
     status, _ = n8n(tmp, "POST", "/rest/login", {"emailOrLdapLoginId": email, "password": password + "x"})
     assert status == 401
+
+
+# ---- Service safety: TLS between the platform's services, and Synapse's public names (issue 19)
+
+IN_CT = """
+import sys
+from ralf.backends.lxc.node import LxcNode
+from ralf.loader import load_platform
+r = LxcNode(load_platform(sys.argv[1])).containers.attach(sys.argv[2], sys.argv[3:], timeout=120,
+                                                          input_text=sys.stdin.read() or None)
+sys.stdout.write(r.stdout); sys.stderr.write(r.stderr); sys.exit(r.returncode)
+"""
+
+
+def in_ct(env, pf: Path, ct: str, argv: list[str], input_text: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", IN_CT, str(pf), ct, *argv], env=env, input=input_text,
+                          capture_output=True, text=True, timeout=180)
+
+
+REQUEST_TOKEN = """
+import json, sys, urllib.error, urllib.request
+body = json.dumps({"client_secret": sys.argv[1], "email": sys.argv[2], "send_attempt": 1}).encode()
+req = urllib.request.Request("http://172.31.250.110:8008/_matrix/client/v3/account/3pid/email/requestToken",
+                             data=body, headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=float(sys.argv[3])) as r:
+        print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+except TimeoutError:
+    print("timeout -")
+"""
+
+# Run in the mail CT: the messages in argv[2]'s mailbox whose decoded text holds argv[1].
+MAILBOX = """
+import email, glob, sys
+for f in glob.glob(f"/var/mail/vhosts/ctlab.test/{sys.argv[2]}/*/*"):
+    m = email.message_from_binary_file(open(f, "rb"))
+    parts = [p.get_payload(decode=True) or b"" for p in m.walk() if not p.is_multipart()]
+    if any(sys.argv[1].encode() in p for p in parts):
+        print(m["From"])
+"""
+
+
+def _synapse_asks_for_a_mail(to: str, timeout: float = 50) -> tuple[str, str, str]:
+    """Synapse's own SMTP client sends a validation mail (the add-email flow of its client API):
+    its status, its answer, and the client secret the mail's link carries."""
+    secret = f"ralftest{os.urandom(6).hex()}"
+    r = inside([sys.executable, "-c", REQUEST_TOKEN, secret, to, str(timeout)])
+    code, _, body = r.stdout.strip().partition(" ")
+    assert code, r.stderr
+    return code, body, secret
+
+
+def _mails_holding(env, pf: Path, user: str, secret: str, wait: float) -> str:
+    deadline = time.monotonic() + wait
+    while True:
+        got = in_ct(env, pf, "11020", ["python3", "-c", MAILBOX, secret, user])
+        if got.stdout.strip() or time.monotonic() > deadline:
+            return got.stdout.strip()
+        time.sleep(2)
+
+
+def _serve_mail_cert(env, pf: Path, cert: str, key: str) -> None:
+    for text, dest in ((cert, "fullchain.pem"), (key, "privkey.pem")):
+        put = in_ct(env, pf, "11020", ["sh", "-c", 'umask 077; cat > "$1.new" && mv "$1.new" "$1"', "sh",
+                                       f"/etc/ssl/homelab-mail/{dest}"], text)
+        assert put.returncode == 0, put.stderr
+    assert in_ct(env, pf, "11020", ["systemctl", "restart", "postfix"]).returncode == 0
+
+
+def test_synapse_mails_through_the_mail_ct_only_with_a_certificate_from_the_platform_ca(lab):
+    pf, env, tmp = lab
+    from ralf.pki import CA
+
+    code, body, secret = _synapse_asks_for_a_mail("kolja@ctlab.test")
+    assert code == "200" and "sid" in json.loads(body), body
+    # The mail went Synapse → submission (STARTTLS, verified) → kolja's mailbox in the mail CT.
+    assert _mails_holding(env, pf, "kolja", secret, wait=60) == "Matrix <matrix@ctlab.test>"
+
+    # The same mail CT with a certificate from another CA (same names): Synapse's client aborts the
+    # handshake (Postfix logs its "unknown ca" alert) and no mail goes out. (Synapse's request then
+    # waits on its SMTP client's own timeout; the test does not wait for that.)
+    other = CA(tmp / "other-ca" / "ca.pem", tmp / "other-ca" / "ca.key", common_name="not the platform CA")
+    other.issue(tmp / "other-ca" / "mail", "mail.ctlab.test", ["172.31.250.120"])
+    own = tmp / "state" / "ctlab" / "secrets" / "tls" / "mail"
+    _serve_mail_cert(env, pf, (tmp / "other-ca" / "mail" / "cert.pem").read_text(),
+                     (tmp / "other-ca" / "mail" / "key.pem").read_text())
+    try:
+        code, body, secret = _synapse_asks_for_a_mail("ralf@ctlab.test", timeout=15)
+        assert code in ("timeout", "500"), body
+        log = in_ct(env, pf, "11020", ["journalctl", "-n", "200", "--no-pager"]).stdout
+        assert "SSL_accept error from unknown[172.31.250.110]" in log and "alert unknown ca" in log, log[-3000:]
+        assert _mails_holding(env, pf, "ralf", secret, wait=0) == ""
+    finally:
+        _serve_mail_cert(env, pf, (own / "cert.pem").read_text(), (own / "key.pem").read_text())
+    code, body, secret = _synapse_asks_for_a_mail("kolja@ctlab.test")
+    assert code == "200", body
+    assert _mails_holding(env, pf, "kolja", secret, wait=60) == "Matrix <matrix@ctlab.test>"
+
+
+PG_VERIFY_FULL = """
+import psycopg, sys
+try:
+    c = psycopg.connect(host="172.31.250.20", user="postgres", dbname="postgres", password=sys.argv[1],
+                        sslmode="verify-full", sslrootcert=sys.argv[2], connect_timeout=10)
+except psycopg.OperationalError as e:
+    print("refused:", e)
+else:
+    # Who talks to PostgreSQL over TLS right now (Synapse keeps a pool open).
+    rows = c.execute("SELECT DISTINCT a.usename FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                     "WHERE s.ssl AND a.usename IS NOT NULL").fetchall()
+    print("verified", *sorted(r[0] for r in rows))
+"""
+
+
+def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_uses_tls(lab):
+    pf, env, tmp = lab
+    from ralf.pki import CA
+
+    ca = tmp / "state" / "ctlab" / "secrets" / "ca" / "ca.pem"
+    pw = secret(tmp, "postgres.env", "POSTGRES_ADMIN_PASSWORD")
+    good = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca)])
+    words = good.stdout.split()
+    assert words[:1] == ["verified"] and "synapse" in words and "postgres" in words, good.stdout + good.stderr
+    other = CA(tmp / "pg-other-ca" / "ca.pem", tmp / "pg-other-ca" / "ca.key", common_name="not the platform CA")
+    other.ensure()
+    refused = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(other.cert_file)])
+    assert refused.stdout.startswith("refused:") and "certificate verify failed" in refused.stdout, refused.stdout
+    conf = in_ct(env, pf, "11010", ["cat", "/etc/matrix-synapse/conf.d/ralf.yaml"])
+    assert "sslmode: verify-full" in conf.stdout, conf.stderr
+
+
+HTTPS_GET = """
+import http.client, json, socket, ssl, sys
+ca, name, path = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=ca) if ca != "-" else ssl.create_default_context()
+class Conn(http.client.HTTPSConnection):
+    def connect(self):
+        raw = socket.create_connection(("172.31.250.110", 443), timeout=20)
+        self.sock = ctx.wrap_socket(raw, server_hostname=name)
+c = Conn(name, 443, context=ctx)
+try:
+    c.request("GET", path)
+    r = c.getresponse()
+    print(json.dumps({"status": r.status, "headers": {k.lower(): v for k, v in r.getheaders()},
+                      "body": r.read().decode()}))
+except ssl.SSLCertVerificationError as e:
+    print(json.dumps({"error": e.verify_message}))
+"""
+
+
+def _https(ca: str, name: str, path: str) -> dict:
+    r = inside([sys.executable, "-c", HTTPS_GET, ca, name, path])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_synapse_public_names_answer_over_tls_verified_against_the_platform_ca(lab):
+    pf, env, tmp = lab
+    ca = str(tmp / "state" / "ctlab" / "secrets" / "ca" / "ca.pem")
+    server = _https(ca, "ctlab.test", "/.well-known/matrix/server")
+    assert server["status"] == 200 and server["headers"]["content-type"] == "application/json"
+    assert json.loads(server["body"]) == {"m.server": "matrix.ctlab.test:443"}
+    client = _https(ca, "ctlab.test", "/.well-known/matrix/client")
+    assert client["status"] == 200 and client["headers"]["content-type"] == "application/json"
+    assert client["headers"]["access-control-allow-origin"] == "*"
+    assert json.loads(client["body"]) == {"m.homeserver": {"base_url": "https://matrix.ctlab.test"}}
+    # The base URL the client is sent to: Synapse behind nginx, same certificate, same CA.
+    versions = _https(ca, "matrix.ctlab.test", "/_matrix/client/versions")
+    assert versions["status"] == 200 and "versions" in json.loads(versions["body"])
+    assert _https(ca, "matrix.ctlab.test", "/")["status"] == 404  # only the Matrix paths are proxied
+    # Trusted because of the platform CA, not by accident: the system store alone refuses it.
+    untrusted = _https("-", "ctlab.test", "/.well-known/matrix/server")
+    assert "certificate" in untrusted.get("error", ""), untrusted
 
 
 def test_the_tour_on_real_containers(lab):

@@ -103,12 +103,16 @@ def test_inventory_names_the_ca_certificate_when_issued(tmp_path, monkeypatch):
     platform = load_platform(CTLAB)
     assert "nginx_tls_cert_src" not in inventory_ini(platform)
     issued = tls.ensure_certs(platform)
-    assert set(issued) == {"mail", "n8n"}  # the services here that serve TLS (mail, nginx in front of n8n)
+    # mail (SMTP, IMAPS), postgres (TLS to its clients), synapse (nginx for its public names), n8n (nginx)
+    assert set(issued) == {"mail", "n8n", "postgres", "synapse"}
     assert tls.ensure_certs(platform) == []  # second run: nothing to renew
     text = inventory_ini(platform)
     assert f"ralf_tls_cert_src={tmp_path}/tls/mail/cert.pem" in text
     info = tls.ca(platform).info(tmp_path / "tls" / "mail")
     assert info.issuer_is_lab_ca and set(info.names) == {"mail.ctlab.test", "172.31.250.120"}
+    info = tls.ca(platform).info(tmp_path / "tls" / "synapse")
+    assert info.names == ("matrix.ctlab.test", "ctlab.test", "172.31.250.110")
+    assert tls.ca(platform).info(tmp_path / "tls" / "postgres").names == ("postgres.ctlab.test", "172.31.250.20")
     assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
 
 

@@ -115,7 +115,7 @@ def break_service(platform: Platform, service: str, layer: str) -> Outcome:
         if not tls.serves_tls(svc):
             raise UsageError(f"{service} serves no TLS; break tls on a service behind nginx or the mail service")
         d = tls.cert_dir(platform, service)
-        tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip], expired=True)
+        tls.issue(platform, service, expired=True)
         _push_cert(node, ct, d, service, svc.units)
         out.actions.append(f"CT {ct} now serves a certificate that expired 3 days ago")
         out.expect = "nginx/TLS" if "nginx" in svc.units else "public endpoint"
@@ -143,25 +143,30 @@ def fix_service(platform: Platform, service: str) -> Outcome:
         d = tls.cert_dir(platform, service)
         info = tls.ca(platform).info(d)
         if info is None or info.days_left <= tls.RENEW_DAYS:
-            tls.ca(platform).issue(d, tls.server_name(platform, svc), [svc.ip])
+            tls.issue(platform, service)
             _push_cert(node, ct, d, service, svc.units)
             out.actions.append(f"CT {ct} serves a fresh certificate from the platform CA")
     return out
 
 
-# Where the roles put a service's certificate, and what reloads it (nginx_tls: per site; mail: one dir).
+# Where the roles put a service's certificate, and what reloads it (nginx_tls: per site; postgres:
+# its own dir, owned by the server's user; mail: one dir).
 MAIL_TLS_DIR = "/etc/ssl/homelab-mail"
+POSTGRES_TLS_DIR = "/etc/ssl/ralf-postgres"
 
 
 def _push_cert(node: LxcNode, ct: str, cert_dir: Path, site: str, units: list[str]) -> None:
     """Install cert and key where the role put them, then reload what serves them."""
+    owner = "root"
     if "nginx" in units:
         target_dir, reload = f"/etc/nginx/tls/{site}", [["systemctl", "reload", "nginx"]]
+    elif "postgresql" in units:
+        target_dir, reload, owner = POSTGRES_TLS_DIR, [["systemctl", "reload", "postgresql"]], "postgres"
     else:
         target_dir, reload = MAIL_TLS_DIR, [["systemctl", "restart", u] for u in units]
     for src, dest in ((cert_dir / "cert.pem", "fullchain.pem"), (cert_dir / "key.pem", "privkey.pem")):
         # The target is built from validated names (service, unit) and passed as $1, never as code.
-        node.containers.attach(ct, ["sh", "-c", 'umask 077; cat > "$1.new" && mv "$1.new" "$1"', "sh",
-                                    f"{target_dir}/{dest}"], input_text=src.read_text())
+        node.containers.attach(ct, ["sh", "-c", 'umask 077; cat > "$1.new" && chown "$2:" "$1.new" && mv "$1.new" "$1"',
+                                    "sh", f"{target_dir}/{dest}", owner], input_text=src.read_text())
     for argv in reload:
         node.containers.attach(ct, argv)
