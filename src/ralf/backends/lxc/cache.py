@@ -348,7 +348,9 @@ class NpmTool:
             return None
         import os
 
-        return {**os.environ, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = dict(os.environ)  # the child's environment, not a setting of ralf's: PATH gains the node first
+        env["PATH"] = os.pathsep.join(p for p in (str(self.bin_dir), env.pop("PATH", "")) if p)
+        return env
 
 
 def node_wheel_version(requirements: Iterable[str]) -> str | None:
