@@ -35,3 +35,18 @@ def require_lxc() -> None:
     if os.environ.get("RALF_REQUIRE_LXC") == "1":
         pytest.fail(f"real LXC containers required here (RALF_REQUIRE_LXC=1): {why}")
     pytest.skip(f"real LXC containers: {why}")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def lab_platform(tmp: Path, prefix: str) -> Path:
+    """The real-container lab's platform file, made this test's own: its namespace, bridge, LXC path, stacks."""
+    tag = f"{prefix}{os.getpid() % 100000}"
+    text = (REPO / "examples" / "ctlab" / "platform.yaml").read_text()
+    text = text.replace("name: ctlab ", f"name: {tag} ").replace("bridge: ralfct0", f"bridge: r{tag}")
+    text = text.replace("  cache_dir: /var/cache/ralf/lxc", f"  cache_dir: /var/cache/ralf/lxc\n  lxc_path: {tmp}/lxc")
+    text = text.replace("stacks_dir: ../../stacks", f"stacks_dir: {REPO}/stacks")
+    p = tmp / "platform.yaml"
+    p.write_text(text)
+    return p

@@ -19,7 +19,7 @@ from pathlib import Path
 import network_guard
 import pytest
 
-from tests.lxc.conftest import require_lxc
+from tests.lxc.conftest import lab_platform, require_lxc
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -28,13 +28,7 @@ NAME = f"b{os.getpid() % 100000}"
 
 
 def _platform(tmp: Path) -> Path:
-    text = (REPO / "examples" / "ctlab" / "platform.yaml").read_text()
-    text = text.replace("name: ctlab ", f"name: {NAME} ").replace("bridge: ralfct0", f"bridge: rb{os.getpid() % 100000}")
-    text = text.replace("  cache_dir: /var/cache/ralf/lxc", f"  cache_dir: /var/cache/ralf/lxc\n  lxc_path: {tmp}/lxc")
-    text = text.replace("stacks_dir: ../../stacks", f"stacks_dir: {REPO}/stacks")
-    p = tmp / "platform.yaml"
-    p.write_text(text)
-    return p
+    return lab_platform(tmp, "b")
 
 
 def ralf(env, *args, timeout=1800) -> subprocess.CompletedProcess:

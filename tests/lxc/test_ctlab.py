@@ -19,7 +19,7 @@ from pathlib import Path
 import network_guard
 import pytest
 
-from tests.lxc.conftest import require_lxc
+from tests.lxc.conftest import lab_platform, require_lxc
 
 # Real converges take minutes each on 2 cores: well past the suite's default 300 s per test.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -29,13 +29,7 @@ NAME = f"e{os.getpid() % 100000}"
 
 
 def _platform(tmp: Path) -> Path:
-    text = (REPO / "examples" / "ctlab" / "platform.yaml").read_text()
-    text = text.replace("name: ctlab ", f"name: {NAME} ").replace("bridge: ralfct0", f"bridge: re{os.getpid() % 100000}")
-    text = text.replace("  cache_dir: /var/cache/ralf/lxc", f"  cache_dir: /var/cache/ralf/lxc\n  lxc_path: {tmp}/lxc")
-    text = text.replace("stacks_dir: ../../stacks", f"stacks_dir: {REPO}/stacks")
-    p = tmp / "platform.yaml"
-    p.write_text(text)
-    return p
+    return lab_platform(tmp, "e")
 
 
 @pytest.fixture(scope="module")
