@@ -51,6 +51,8 @@ def _json_type(annotation: Any) -> tuple[str, str | None]:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         assert len(args) == 1, annotation
         return _json_type(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object", None
     origin = typing.get_origin(annotation) or annotation
     item = JSON_TYPES[args[0]] if origin is list and args else None
     return JSON_TYPES[origin], item
@@ -77,7 +79,18 @@ def mismatches(spec: dict, model: type[BaseModel], schema: dict) -> list[str]:
             found.append(f"{model.__name__}.{wire}: {typ}, the spec says {want['type']}")
         if item and want.get("items", {}).get("type") not in (None, item):
             found.append(f"{model.__name__}.{wire}: items {item}, the spec says {want['items']['type']}")
+        nested = _nested_model(info.annotation)
+        if nested is not None:
+            found += mismatches(spec, nested, want)
     return found
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (an object inside the body), None/Optional unwrapped."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 @pytest.mark.parametrize("ep", api.endpoints(), ids=lambda ep: f"{ep.method} {ep.path}")
@@ -106,6 +119,21 @@ def test_the_check_finds_a_field_or_a_type_the_spec_does_not_have(api_spec):
     schema = body_schema(api_spec, "POST", "/api/project/1/tasks")
     assert mismatches(api_spec, Bogus, schema) == ["Bogus.template_id: string, the spec says integer",
                                                   "Bogus.colour: not in the spec"]
+
+
+def test_the_check_looks_inside_an_object_field(api_spec):
+    class Secret(api.Request):
+        login: str
+        pin: int | None = None
+
+    class BogusKey(api.Request):
+        project_id: int
+        login_password: Secret | None = None
+        ssh: str | None = None
+
+    schema = body_schema(api_spec, "POST", "/api/project/1/keys")
+    assert mismatches(api_spec, BogusKey, schema) == ["Secret.pin: not in the spec",
+                                                     "BogusKey.ssh: string, the spec says object"]
 
 
 def test_every_collection_has_its_five_calls_and_every_answer_model_is_checked():

@@ -7,6 +7,7 @@ headers, body) and the error it raised.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from ralf.errors import SemaphoreError
 from ralf.semaphore import client as client_module
+from ralf.semaphore.api import SecretValue
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.errors import (
     SemaphoreAuthError,
@@ -25,6 +27,7 @@ from ralf.semaphore.errors import (
     SemaphoreServerError,
     SemaphoreUnreachable,
 )
+from ralf.semaphore.reconcile import create_body
 
 BASE = "https://semaphore.test"
 TOKEN = "wire-test-token-0123456789"
@@ -136,9 +139,9 @@ def test_update_is_a_full_object_put_with_the_ids_from_the_url():
 def test_create_answered_201_with_the_object_is_one_request():
     wire = Wire(ok({"id": 4, "name": "Repo", "project_id": 1}, 201))
     with wire.client() as c:
-        assert c.create_object("repositories", 1, {"name": "Repo", "git_url": "file:///r"})["id"] == 4
+        assert c.create_object("repositories", 1, {"name": "Repo", "git_url": "file:///r", "ssh_key_id": 1})["id"] == 4
     assert wire.sent == [("POST", f"{BASE}/api/project/1/repositories",
-                          {"name": "Repo", "git_url": "file:///r", "project_id": 1})]
+                          {"name": "Repo", "git_url": "file:///r", "ssh_key_id": 1, "project_id": 1})]
 
 
 @pytest.mark.parametrize("answer", [empty(204), httpx.Response(201, headers={"location": "/api/project/1/keys/6"})],
@@ -274,6 +277,59 @@ def test_every_attempt_gets_only_the_time_left_of_one_budget(pauses):
     timeouts = [r.extensions["timeout"] for r in wire.requests]
     assert all(0 < t["read"] <= 4.0 and t["connect"] <= 4.0 for t in timeouts)
     assert timeouts[1]["read"] <= timeouts[0]["read"]
+
+
+def test_a_body_ralf_built_wrongly_is_refused_before_it_is_sent():
+    wire = Wire(ok({"id": 1}, 201))
+    with wire.client() as c, pytest.raises(SemaphoreError) as e:
+        c.create_object("templates", 1, {"name": "T", "app": "bash", "playbook": "p", "repository_id": "2"})
+    assert str(e.value) == ("ralf built an invalid body for POST /api/project/1/templates: repository_id: "
+                            "Input should be a valid integer")
+    assert wire.requests == []
+
+
+def test_a_keys_secret_is_read_only_when_the_body_is_sent_and_never_shown(caplog):
+    reads: list[int] = []
+
+    def secret() -> dict:
+        reads.append(1)
+        return {"login": "ralf", "password": "hunter2-secret"}
+
+    body = create_body("keys", "RALF Gitea", {"login_password": SecretValue(secret)}, {"type": "login_password"})
+    assert reads == [] and "hunter2" not in repr(body)
+    wire = Wire(ok({"id": 6, "name": "RALF Gitea", "project_id": 1}, 201))
+    with caplog.at_level(logging.DEBUG), wire.client() as c:
+        assert c.create_object("keys", 1, body)["id"] == 6
+    assert reads == [1]
+    assert wire.sent == [("POST", f"{BASE}/api/project/1/keys",
+                          {"name": "RALF Gitea", "type": "login_password", "project_id": 1,
+                           "login_password": {"login": "ralf", "password": "hunter2-secret"}})]
+    assert "hunter2" not in caplog.text
+
+
+def test_a_wrong_secret_is_refused_naming_the_field_never_the_value():
+    bad = SecretValue(lambda: {"login": "hunter2-login"})  # no password
+    wire = Wire(ok({"id": 6}, 201))
+    with wire.client() as c, pytest.raises(SemaphoreError) as e:
+        c.create_object("keys", 1, {"name": "K", "type": "login_password", "login_password": bad})
+    assert str(e.value) == ("ralf built an invalid body for POST /api/project/1/keys: login_password.password: "
+                            "Field required")
+    assert wire.requests == []
+
+
+def test_an_answer_of_the_wrong_shape_names_the_field():
+    wire = Wire(ok([{"id": 1, "name": "P"}, {"id": "2", "name": "Q"}]))
+    with wire.client() as c, pytest.raises(SemaphoreBadAnswer) as e:
+        c.list_projects()
+    assert str(e.value) == ("Semaphore GET /api/projects answered a project without a numeric id "
+                            "(an object with keys id, name)")
+
+
+def test_last_tasks_leaves_out_entries_without_a_numeric_id():
+    wire = Wire(ok([{"id": 9, "status": "success"}, {"id": None}, {"status": "x"}]))
+    with wire.client() as c:
+        assert c.last_tasks(1, 5) == [{"id": 9, "status": "success"}]
+    assert wire.sent == [("GET", f"{BASE}/api/project/1/templates/5/tasks/last?limit=10", None)]
 
 
 def test_a_custom_transport_never_opens_a_websocket():

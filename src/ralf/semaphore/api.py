@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,22 @@ class Request(BaseModel):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A request field's value that is read (e.g. from the secrets directory) only when the body is built for
+    sending (:func:`resolve`); never compared, shown or logged."""
+
+    read: Callable[[], Any]
+
+    def __repr__(self) -> str:
+        return "SecretValue(***)"
+
+
+def resolve(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with its :class:`SecretValue` fields read: only for validating and sending it."""
+    return {k: (v.read() if isinstance(v, SecretValue) else v) for k, v in body.items()}
 
 
 class Answer(BaseModel):
@@ -73,9 +90,27 @@ class _ObjectRequest(Request):
     project_id: int
 
 
+class LoginPassword(Request):
+    """A ``login_password`` key's secret (Gitea's user and password for cloning)."""
+
+    login: str | None = None
+    password: str
+
+
+class SshSecret(Request):
+    """An ``ssh`` key's secret."""
+
+    login: str | None = None
+    passphrase: str | None = None
+    private_key: str
+
+
 class KeyRequest(_ObjectRequest):
     name: str
     type: str
+    override_secret: bool | None = None  # on PUT the stored secret is replaced only with this true
+    login_password: LoginPassword | None = None
+    ssh: SshSecret | None = None
 
 
 class RepositoryRequest(_ObjectRequest):

@@ -12,6 +12,8 @@
   before it is used, and masked in any error text.
 - Creates answered 204 without a body (2.10 keys, repositories, environments) are resolved by
   listing the collection and picking the object by name (the highest id, i.e. the newest).
+- Every call is an endpoint of :mod:`ralf.semaphore.api`: its body is built through the endpoint's request
+  model and its answer checked against the answer model (the caller gets the server's JSON object whole).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from ralf import backoff
+from ralf.semaphore import api
+from ralf.semaphore.api import KINDS, Endpoint
 from ralf.semaphore.errors import (
     SemaphoreAuthError,
     SemaphoreBadAnswer,
@@ -37,16 +42,6 @@ from ralf.semaphore.errors import (
 log = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-
-# collection kind -> (URL segment under /project/<pid>/, name field)
-KINDS: dict[str, tuple[str, str]] = {
-    "keys": ("keys", "name"),
-    "repositories": ("repositories", "name"),
-    "inventory": ("inventory", "name"),
-    "environment": ("environment", "name"),
-    "templates": ("templates", "name"),
-    "views": ("views", "title"),
-}
 
 VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
@@ -124,7 +119,7 @@ class SemaphoreClient:
         """Expire a token this client minted from a password, then close the connection pool."""
         if self._minted_token is not None:
             try:
-                self._request("DELETE", f"/user/tokens/{self._minted_token}", auth=True, retries=0)
+                self._request("DELETE", api.EXPIRE_TOKEN.url(token=self._minted_token), auth=True, retries=0)
             except SemaphoreError:
                 pass
             self._minted_token = None
@@ -147,8 +142,8 @@ class SemaphoreClient:
 
     def _login(self) -> None:
         """Log in with user and password (session cookie), mint an API token, forget the cookie."""
-        body = {"auth": self._user, "password": self._password}
-        resp = self._send("POST", "/auth/login", json=body, headers={}, retries=0)
+        body = self._encode(api.LOGIN, {"auth": self._user, "password": self._password}, api.LOGIN.path)
+        resp = self._send("POST", api.LOGIN.path, json=body, headers={}, retries=0)
         if resp.status_code == 401:
             raise SemaphoreAuthError(
                 f"Semaphore POST /api/auth/login answered 401: wrong user name or password for {self._user!r}"
@@ -157,14 +152,15 @@ class SemaphoreClient:
             raise error_for("POST", "/api/auth/login", resp.status_code, resp.content)
         cookie = resp.cookies.get("semaphore")
         headers = {"Cookie": f"semaphore={cookie}"} if cookie else {}
-        resp = self._send("POST", "/user/tokens", json={}, headers=headers, retries=0)
+        resp = self._send("POST", api.MINT_TOKEN.path, json=api.TokenRequest().body(), headers=headers, retries=0)
         self._http.cookies.clear()
         if resp.status_code >= 300:
             raise error_for("POST", "/api/user/tokens", resp.status_code, resp.content, hint="could not mint an API token")
-        data = _json(resp)
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-            raise SemaphoreError("Semaphore POST /api/user/tokens answered without a token")
-        self._token = self._minted_token = data["id"]
+        try:
+            token = api.Token.model_validate(_json(resp))
+        except ValidationError:
+            raise SemaphoreError("Semaphore POST /api/user/tokens answered without a token") from None
+        self._token = self._minted_token = token.id
 
     def _send(
         self,
@@ -260,6 +256,41 @@ class SemaphoreClient:
                                      f"where {what} was expected")
         return data
 
+    def _encode(self, ep: Endpoint, body: dict[str, Any], path: str) -> dict[str, Any]:
+        """The body as ``ep``'s request model sends it, its secret values read only now; a body ralf built
+        wrongly is one clear error (naming the field, never a value)."""
+        assert ep.request is not None
+        try:
+            return ep.request.model_validate(api.resolve(body)).body()
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise SemaphoreError(f"ralf built an invalid body for {ep.method} /api{path}: {where}: {first['msg']}") from None
+
+    def _checked(self, ep: Endpoint, path: str, data: Any, model: type[BaseModel] | None = None) -> Any:
+        """``data`` when it fits the answer model, else a SemaphoreBadAnswer naming the field."""
+        model = model or ep.answer
+        assert model is not None
+        try:
+            model.model_validate(data)
+        except ValidationError as e:
+            raise SemaphoreBadAnswer(f"Semaphore {ep.method} /api{path} answered {api.problem(model, e)} "
+                                     f"({_json_kind(data)})") from None
+        return data
+
+    def call(self, ep: Endpoint, body: dict[str, Any] | None = None, *, params: dict | None = None,
+             **where: Any) -> Any:
+        """One endpoint: ``where`` fills its path, ``body`` goes through its request model, the answer is checked
+        against its answer model (a list of them with ``many``) and returned as the server sent it."""
+        path = ep.url(**where)
+        payload = self._encode(ep, body or {}, path) if ep.request is not None else None
+        if ep.answer is None:
+            return self._request(ep.method, path, json=payload, params=params)
+        data = self._request(ep.method, path, json=payload, params=params, expect=list if ep.many else dict)
+        for item in data if ep.many else [data]:
+            self._checked(ep, path, item)
+        return data
+
     def get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params or None)
 
@@ -290,7 +321,7 @@ class SemaphoreClient:
 
     def check_ping(self) -> None:
         """``/api/ping`` must answer ``pong``; else one error that says why: TLS, refused, timeout, not Semaphore."""
-        resp = self._send("GET", "/ping", headers={}, retries=0)
+        resp = self._send("GET", api.PING.path, headers={}, retries=0)
         if resp.status_code == 200 and resp.text.strip().lower() == "pong":
             return
         ctype = resp.headers.get("content-type", "no content type").split(";")[0]
@@ -304,7 +335,7 @@ class SemaphoreClient:
         """Where and how to open ``/api/ws``: (ws:// or wss:// URL, auth headers, TLS context or None)."""
         if self._own_transport:
             raise SemaphoreError("no websocket through a custom HTTP transport")
-        url = "ws" + self.base_url[len("http"):] + "/api/ws"
+        url = "ws" + self.base_url[len("http"):] + "/api" + api.EVENTS.path
         if not url.startswith("wss://"):
             return url, self._auth_headers(), None
         if self._tls is False:
@@ -317,8 +348,9 @@ class SemaphoreClient:
         return url, self._auth_headers(), ctx
 
     def info(self) -> dict:
-        data = self.get("/info")
-        return data if isinstance(data, dict) else {}
+        """``/api/info``; {} when the server answers something else than an object."""
+        data = self.get(api.INFO.path)
+        return self._checked(api.INFO, api.INFO.path, data) if isinstance(data, dict) else {}
 
     def version(self) -> tuple[int, int, int] | None:
         """The server version from ``/api/info`` (cached), e.g. (2, 16, 14)."""
@@ -329,7 +361,7 @@ class SemaphoreClient:
     # ------------------------------------------------------------------ projects
 
     def list_projects(self) -> list[dict]:
-        return self.get_list_at("/projects")
+        return self.call(api.LIST_PROJECTS)
 
     def find_project(self, name: str) -> dict | None:
         """The project called ``name``; an error when several carry it."""
@@ -340,9 +372,10 @@ class SemaphoreClient:
         return matches[0] if matches else None
 
     def create_project(self, body: dict) -> dict:
-        data = self.post("/projects", body)
+        ep = api.CREATE_PROJECT
+        data = self._request(ep.method, ep.path, json=self._encode(ep, body, ep.path))
         if isinstance(data, dict) and data.get("id"):
-            return data
+            return self._checked(ep, ep.path, data)
         found = self.find_project(body["name"])
         if found is None:
             raise SemaphoreError(f"Semaphore created project {body['name']!r} but does not list it")
@@ -351,21 +384,20 @@ class SemaphoreClient:
     # ------------------------------------------------------------------ project collections
 
     def list_objects(self, kind: str, project_id: int) -> list[dict]:
-        segment, _ = KINDS[kind]
-        return self.get_list_at(f"/project/{project_id}/{segment}")
+        return self.call(api.list_objects(kind), project_id=project_id)
 
     def get_object(self, kind: str, project_id: int, object_id: int) -> dict:
-        segment, _ = KINDS[kind]
-        return self.get(f"/project/{project_id}/{segment}/{object_id}")
+        return self.call(api.get_object(kind), project_id=project_id, object_id=object_id)
 
     def create_object(self, kind: str, project_id: int, body: dict) -> dict:
         """POST a new object; a 204 without a body is resolved by listing and matching the name."""
-        segment, name_field = KINDS[kind]
-        body = {**body, "project_id": project_id}
-        data = self.post(f"/project/{project_id}/{segment}", body)
+        ep, name_field = api.create_object(kind), KINDS[kind].name_field
+        path = ep.url(project_id=project_id)
+        payload = self._encode(ep, {**body, "project_id": project_id}, path)
+        data = self._request(ep.method, path, json=payload)
         if isinstance(data, dict) and data.get("id"):
-            return data
-        name = body.get(name_field)
+            return self._checked(ep, path, data)
+        name = payload.get(name_field)
         matches = [o for o in self.list_objects(kind, project_id) if o.get(name_field) == name]
         if not matches:
             raise SemaphoreError(f"Semaphore accepted the new {kind} object {name!r} but does not list it")
@@ -373,12 +405,11 @@ class SemaphoreClient:
 
     def update_object(self, kind: str, project_id: int, object_id: int, body: dict) -> None:
         """Full-object PUT (the server resets every omitted field): ``id`` and ``project_id`` included."""
-        segment, _ = KINDS[kind]
-        self.put(f"/project/{project_id}/{segment}/{object_id}", {**body, "id": object_id, "project_id": project_id})
+        self.call(api.update_object(kind), {**body, "id": object_id, "project_id": project_id},
+                  project_id=project_id, object_id=object_id)
 
     def delete_object(self, kind: str, project_id: int, object_id: int) -> None:
-        segment, _ = KINDS[kind]
-        self.delete(f"/project/{project_id}/{segment}/{object_id}")
+        self.call(api.delete_object(kind), project_id=project_id, object_id=object_id)
 
     # named helpers (thin aliases, for readers who look for them)
     def list_keys(self, project_id: int) -> list[dict]:
@@ -407,34 +438,35 @@ class SemaphoreClient:
         Sent once (POST is not idempotent): a dropped answer raises SemaphoreUnreachable and the
         caller must look at the template's last tasks before starting again.
         """
-        body = {"template_id": int(template_id), **extra}
-        data = self._request("POST", f"/project/{project_id}/tasks", json=body, expect=dict)
-        if not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
-            raise SemaphoreBadAnswer(f"Semaphore POST /api/project/{project_id}/tasks answered a task without "
-                                     f"a numeric id ({_json_kind(data)})")
-        return data
+        return self.call(api.START_TASK, {"template_id": int(template_id), **extra}, project_id=project_id)
 
     def get_task(self, project_id: int, task_id: int) -> dict:
         """The task object; its ``status`` is always a string (a missing or odd one is a SemaphoreBadAnswer)."""
-        path = f"/project/{project_id}/tasks/{task_id}"
-        data = self.get_object_at(path)
-        if not isinstance(data.get("status"), str):
-            raise SemaphoreBadAnswer(f"Semaphore GET /api{path} answered a task without a status ({_json_kind(data)})")
-        return data
+        return self.call(api.GET_TASK, project_id=project_id, task_id=task_id)
 
     def task_output(self, project_id: int, task_id: int) -> list[dict]:
         """The whole log so far: records with ``output`` (one line) and ``time``, oldest first."""
-        return self.get_list_at(f"/project/{project_id}/tasks/{task_id}/output")
+        return self.call(api.TASK_OUTPUT, project_id=project_id, task_id=task_id)
 
     def stop_task(self, project_id: int, task_id: int, force: bool = False) -> None:
         # 2.10 rejects an empty body, so the body is always sent.
-        self._request("POST", f"/project/{project_id}/tasks/{task_id}/stop", json={"force": bool(force)})
+        self.call(api.STOP_TASK, {"force": bool(force)}, project_id=project_id, task_id=task_id)
 
     def last_tasks(self, project_id: int, template_id: int, limit: int = 10) -> list[dict]:
-        """The template's most recent tasks (``GET templates/<id>/tasks/last?limit=N``, N ≤ 200)."""
+        """The template's most recent tasks (``GET templates/<id>/tasks/last?limit=N``, N ≤ 200); an entry
+        without a numeric id is left out."""
+        ep = api.LAST_TASKS
         limit = max(1, min(int(limit), 200))
-        tasks = self.get_list_at(f"/project/{project_id}/templates/{template_id}/tasks/last", limit=limit)
-        return [t for t in tasks if isinstance(t.get("id"), int)]
+        tasks = self.get_list_at(ep.url(project_id=project_id, template_id=template_id), limit=limit)
+        return [t for t in tasks if _fits(api.TaskRef, t)]
+
+
+def _fits(model: type[BaseModel], data: Any) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
 
 
 def _json(resp: httpx.Response) -> Any:

@@ -28,7 +28,6 @@ References between objects are :class:`Ref` (kind + name); the reconciler resolv
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +35,12 @@ from ralf.catalog import Catalog
 from ralf.errors import PlatformError
 from ralf.inventory import inventory_ini
 from ralf.semaphore import ownership
+from ralf.semaphore.api import KINDS, SecretValue
 
 RUNNER = "src/ralf/semaphore/semaphore-run.sh"
 NONE_KEY = "None"
-ORDER = ("keys", "repositories", "inventory", "environment", "views", "templates")
-LABEL = {"keys": "key", "repositories": "repository", "inventory": "inventory", "environment": "environment",
-         "views": "view", "templates": "template"}
+ORDER = tuple(KINDS)  # the order objects must exist in
+LABEL = {kind: k.label for kind, k in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,6 @@ class Ref:
 
     kind: str
     name: str
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    """A value read (from the secrets directory) only when an object is created; never compared or shown."""
-
-    read: Callable[[], Any]
-
-    def __repr__(self) -> str:
-        return "SecretValue(***)"
 
 
 @dataclass

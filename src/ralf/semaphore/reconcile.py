@@ -28,8 +28,9 @@ from typing import Any
 
 from ralf.errors import SemaphoreError
 from ralf.semaphore import ownership
+from ralf.semaphore.api import KINDS, name_of
 from ralf.semaphore.client import SemaphoreClient
-from ralf.semaphore.desired import LABEL, NONE_KEY, ORDER, DesiredObject, DesiredState, Ref, SecretValue
+from ralf.semaphore.desired import LABEL, NONE_KEY, ORDER, DesiredObject, DesiredState, Ref
 from ralf.semaphore.errors import SemaphoreBadRequest
 
 SECRET_WORDS = ("password", "secret", "private_key", "passphrase", "token")
@@ -41,10 +42,6 @@ READ_ONLY = frozenset({"last_task", "tasks", "secrets", "login_password", "ssh",
 # the template fields that reference another kind
 TEMPLATE_REFS = {"environment": ("environment_id", "environment_ids"), "inventory": ("inventory_id",)}
 CHANGE_OPS = ("create", "update", "adopt", "delete")
-
-
-def name_of(kind: str, obj: dict) -> str:
-    return str(obj.get("title" if kind == "views" else "name") or "")
 
 
 def _secret(name: str) -> bool:
@@ -351,8 +348,8 @@ def _drop_empty(body: dict) -> dict:
 
 
 def create_body(kind: str, name: str, create_only: dict, fields: dict[str, Any]) -> dict:
-    once = {k: (v.read() if isinstance(v, SecretValue) else v) for k, v in create_only.items()}
-    body = {("title" if kind == "views" else "name"): name, **once, **fields}
+    # SecretValues stay as they are: the client reads them only when it validates and sends the body
+    body = {KINDS[kind].name_field: name, **create_only, **fields}
     if kind == "templates":
         env_id = body.get("environment_id")
         body["environment_ids"] = [env_id] if env_id else []
