@@ -14,7 +14,7 @@ from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.desired import RUNNER
 from ralf.semaphore.errors import SemaphoreAuthError, SemaphoreServerError, SemaphoreUnreachable
 from ralf.semaphore.ownership import INVENTORY_MARK, TEMPLATE_MARK
-from ralf.semaphore.reconcile import seed
+from ralf.semaphore.reconcile import _MISSING, Action, FieldDiff, Plan, SeedResult, seed
 
 
 def test_empty_server_gets_the_full_desired_state(fake, client, desired, default_catalog):
@@ -344,3 +344,25 @@ def test_runner_script_runs_the_command_line_with_the_environment(repo_root, tmp
     assert "AUTO_APPLY=1" in r.stdout.splitlines()[0]
     r = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "no command line given" in r.stderr
+
+
+def test_a_seed_result_in_json_names_kinds_as_labels_absent_values_as_null_and_a_note_only_when_there_is_one():
+    actions = [Action("update", "environment", "E", 4, [FieldDiff("env.A", "1", _MISSING),
+                                                         FieldDiff("env.B", _MISSING, "2")]),
+               Action("create", "keys", "RALF Gitea"),
+               Action("kept", "inventory", "I", 7, note="still used by template(s) 'X' (not ralf's)")]
+    result = SeedResult("P", 1, Plan("P", 1, actions, unchanged=3), check=True, prune=False, writes=0,
+                        server_version="2.16.14")
+    assert json.loads(json.dumps(result.to_dict())) == {
+        "project": "P", "project_id": 1, "server_version": "2.16.14", "check": True, "prune": False,
+        "drift": True, "changed": False, "writes": 0,
+        "summary": "1 to create, 1 to update, 0 to delete, 1 orphaned but in use (kept); 3 unchanged",
+        "actions": [
+            {"op": "update", "kind": "environment", "name": "E", "id": 4,
+             "diffs": [{"field": "env.A", "old": "1", "new": None}, {"field": "env.B", "old": None, "new": "2"}]},
+            {"op": "create", "kind": "key", "name": "RALF Gitea", "id": None, "diffs": []},
+            {"op": "kept", "kind": "inventory", "name": "I", "id": 7, "diffs": [],
+             "note": "still used by template(s) 'X' (not ralf's)"},
+        ]}
+    assert [line for a in actions for line in a.render()][:3] == [
+        "~ update environment 'E' (id 4)", '    env.A: "1" → (absent)', '    env.B: (absent) → "2"']

@@ -32,6 +32,7 @@ from ralf.semaphore.api import KINDS, name_of
 from ralf.semaphore.client import SemaphoreClient
 from ralf.semaphore.desired import LABEL, NONE_KEY, ORDER, DesiredObject, DesiredState, Ref
 from ralf.semaphore.errors import SemaphoreBadRequest
+from ralf.serial import Record
 
 SECRET_WORDS = ("password", "secret", "private_key", "passphrase", "token")
 JSON_FIELDS = frozenset({"env", "json", "arguments"})
@@ -50,21 +51,21 @@ def _secret(name: str) -> bool:
 
 
 @dataclass
-class FieldDiff:
+class FieldDiff(Record):
     field: str
     old: Any
     new: Any
 
-    def to_dict(self) -> dict:
-        return {"field": self.field, "old": None if self.old is _MISSING else self.old,
-                "new": None if self.new is _MISSING else self.new}
+    def json_shape(self, data: dict[str, Any]) -> dict[str, Any]:
+        # an absent value is null in JSON (the text shows "(absent)")
+        return {**data, **{side: None for side in ("old", "new") if getattr(self, side) is _MISSING}}
 
     def render(self) -> str:
         return f"{self.field}: {_show(self.old)} → {_show(self.new)}"
 
 
 @dataclass
-class Action:
+class Action(Record):
     op: str  # create | update | adopt | delete | orphan | kept
     kind: str
     name: str
@@ -76,17 +77,18 @@ class Action:
     def is_change(self) -> bool:
         return self.op in CHANGE_OPS
 
-    def to_dict(self) -> dict:
-        out = {"op": self.op, "kind": LABEL.get(self.kind, self.kind), "name": self.name, "id": self.id,
-               "diffs": [d.to_dict() for d in self.diffs]}
-        if self.note:
-            out["note"] = self.note
-        return out
+    json_fields = ("op", "kind=label", "name", "id", "diffs", "note")
+    json_omit_empty = ("note",)
+
+    @property
+    def label(self) -> str:
+        """The kind as messages name one object (``key``, ``template``, ...)."""
+        return LABEL.get(self.kind, self.kind)
 
     def render(self) -> list[str]:
         sign = {"create": "+", "update": "~", "adopt": "~", "delete": "-", "orphan": "?", "kept": "!"}[self.op]
         where = f" (id {self.id})" if self.id is not None else ""
-        head = f"{sign} {self.op} {LABEL.get(self.kind, self.kind)} {self.name!r}{where}"
+        head = f"{sign} {self.op} {self.label} {self.name!r}{where}"
         if self.op == "adopt":
             head += ": not marked as ralf's (made by the original seeder or by hand); taking it over"
         elif self.op == "orphan":
@@ -131,7 +133,7 @@ class Plan:
 
 
 @dataclass
-class SeedResult:
+class SeedResult(Record):
     project: str
     project_id: int | None
     plan: Plan
@@ -148,11 +150,15 @@ class SeedResult:
     def changed(self) -> bool:
         return self.writes > 0
 
-    def to_dict(self) -> dict:
-        return {"project": self.project, "project_id": self.project_id, "server_version": self.server_version,
-                "check": self.check, "prune": self.prune, "drift": self.drift, "changed": self.changed,
-                "writes": self.writes, "summary": self.plan.summary(),
-                "actions": [a.to_dict() for a in self.plan.actions]}
+    json_fields = ("project", "project_id", "server_version", "check", "prune", "drift", "changed", "writes",
+                   "summary", "actions")
+
+    def summary(self) -> str:
+        return self.plan.summary()
+
+    @property
+    def actions(self) -> list[Action]:
+        return self.plan.actions
 
 
 # --------------------------------------------------------------------------- reading and diffing
