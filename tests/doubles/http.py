@@ -10,6 +10,8 @@ from __future__ import annotations
 import ssl
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -56,3 +58,16 @@ class LocalServer(ThreadingHTTPServer):
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], tls: tuple[str, str] | None = None,
+            name: str = "test-http") -> Iterator[LocalServer]:
+    """A :class:`LocalServer` answering with ``handler`` for the ``with`` block; stopped at its end (in
+    a twentieth of a second: http.server's default poll interval made every stop cost up to half a second)."""
+    server = LocalServer(handler, tls=tls)
+    server.start(name)
+    try:
+        yield server
+    finally:
+        server.stop()

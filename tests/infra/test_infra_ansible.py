@@ -268,6 +268,7 @@ def test_a_missing_secret_file_fails_with_its_name(tmp_path):
     assert "/nonexistent/secrets/minio.env" in r.stdout
 
 
+@pytest.mark.slow  # runs ansible
 def test_the_roles_read_and_write_env_files_as_ralf_does(tmp_path):
     """Hostile values: ralf writes the secrets file, the role reads it and writes a unit's env file with
     the same module (ralf_env_parse / ralf_env_quote), and what comes back is what went in."""

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "ansible" / "roles"
 BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.slow  # every test reads what a real Ansible run rendered
+
 
 def _synapse_nginx_vars() -> dict:
     tasks = yaml.safe_load((ROLES / "synapse" / "tasks" / "main.yml").read_text())

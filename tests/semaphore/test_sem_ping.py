@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from doubles.http import serving
 from ports import free_port
 
 from ralf.errors import SemaphoreError
@@ -30,11 +30,8 @@ class _NginxDefault(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def not_semaphore():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NginxDefault)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_NginxDefault) as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import yaml
+from doubles.http import serving
 from ports import free_port
 
 HOST = "127.0.0.1"
@@ -298,13 +299,8 @@ class HttpStub:
 def http_stub():
     state = _State()
     handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer((HOST, 0), handler)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield HttpStub(server.server_address[1], state)
-    server.shutdown()
-    server.server_close()
+    with serving(handler) as server:
+        yield HttpStub(server.server_address[1], state)
 
 
 # --------------------------------------------------------------------------- SMTP / IMAPS stubs
@@ -320,7 +316,7 @@ def _server_ctx(certs: Certs, name: str = "good") -> ssl.SSLContext:
 def _serve(handler_cls) -> tuple[socketserver.ThreadingTCPServer, int]:
     server = socketserver.ThreadingTCPServer((HOST, 0), handler_cls)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server, server.server_address[1]
 
 

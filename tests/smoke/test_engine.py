@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from doubles.http import serving
 
 from ralf.errors import UsageError
 from ralf.smoke import run_smoke
@@ -300,10 +301,7 @@ def test_the_checks_of_one_run_share_a_client_and_its_kept_alive_connections(mak
             self.end_headers()
             self.wfile.write(b"ok\n")
 
-    server = ThreadingHTTPServer((HOST, 0), KeepAlive)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(KeepAlive) as server:
         port = server.server_address[1]
         services = {f"s{i}": {"checks": [{"kind": "http", "url": f"http://{HOST}:{port}/s{i}"}]} for i in range(5)}
         report = run_smoke("phase1", make_platform(services), concurrency=1)
@@ -312,9 +310,6 @@ def test_the_checks_of_one_run_share_a_client_and_its_kept_alive_connections(mak
         connections.clear()
         assert run_smoke("phase1", make_platform(services), concurrency=1).ok
         assert len(connections) == 1  # a new run, a new client (the last one's was closed with its run)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_bad_deadline_is_a_usage_error(web):

@@ -237,8 +237,9 @@ def test_s3_without_credentials_fails_without_leaking(run_one, s3, tmp_path, mon
 
 def test_s3_access_denied_is_named_and_the_request_is_signed(run_one, tmp_path):
     """A server that refuses the credentials (as MinIO does): the check says so; the HEAD carried SigV4."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from doubles.http import serving
 
     seen: list[tuple[str, str, str]] = []
 
@@ -257,13 +258,8 @@ def test_s3_access_denied_is_named_and_the_request_is_signed(run_one, tmp_path):
         def log_message(self, *a):
             pass
 
-    srv = ThreadingHTTPServer((HOST, 0), Refusing)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        out = run_one({"kind": "s3"}, extra=_s3_platform(f"http://{HOST}:{srv.server_address[1]}", tmp_path))
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serving(Refusing) as srv:
+        out = run_one({"kind": "s3"}, extra=_s3_platform(srv.url, tmp_path))
     assert (out.status, out.detail) == ("FAIL", "bucket 'tofu-state': access denied with the configured credentials")
     assert len(seen) == 1  # one attempt, no retries
     method, path, auth = seen[0]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 
 import pytest
+from doubles.http import serving
 from ports import free_port
 
 from ralf.triage.checks import Probes
@@ -38,12 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     routes: dict = {}
     handler = type("H", (_Handler,), {"routes": routes})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", routes
-    srv.shutdown()
-    srv.server_close()
+    with serving(handler) as srv:
+        yield srv.url, routes
 
 
 def closed_port() -> int:
