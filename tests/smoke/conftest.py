@@ -251,6 +251,7 @@ class _State:
         self.in_flight = 0
         self.max_in_flight = 0
         self.hits: dict[str, int] = {}
+        self.headers: list[tuple[str, dict[str, str]]] = []  # (path, headers) of each request
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -267,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             st.in_flight += 1
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
             st.hits[self.path] = st.hits.get(self.path, 0) + 1
+            st.headers.append((self.path, dict(self.headers)))
             hits = st.hits[self.path]
         try:
             parts = self.path.split("?")[0].strip("/").split("/")
@@ -281,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the check gave up waiting (its timeout) and closed the connection
         finally:
             with st.lock:
                 st.in_flight -= 1

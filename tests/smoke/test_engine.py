@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from http.server import BaseHTTPRequestHandler
 
 import pytest
-from doubles.http import serving
 
 from ralf.errors import UsageError
 from ralf.smoke import run_smoke
@@ -280,36 +278,6 @@ def test_a_silent_endpoint_does_not_hold_the_others_and_the_target_deadline_ends
     assert quiet.status == "FAIL" and quiet.failed_layer == "public endpoint"
     assert "no result within the target's deadline of 6 s" in quiet.diagnosis
     assert report.duration_ms < 30_000  # the deadline, not the check's own 30 s, ended the run
-
-
-def test_the_checks_of_one_run_share_a_client_and_its_kept_alive_connections(make_platform):
-    connections = []
-
-    class KeepAlive(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keeps the connection open for the next request
-
-        def setup(self) -> None:
-            super().setup()
-            connections.append(self.client_address)
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "3")
-            self.end_headers()
-            self.wfile.write(b"ok\n")
-
-    with serving(KeepAlive) as server:
-        port = server.server_address[1]
-        services = {f"s{i}": {"checks": [{"kind": "http", "url": f"http://{HOST}:{port}/s{i}"}]} for i in range(5)}
-        report = run_smoke("phase1", make_platform(services), concurrency=1)
-        assert report.ok and len(report.services) == 5
-        assert len(connections) == 1  # one client for the run: five checks, one connection
-        connections.clear()
-        assert run_smoke("phase1", make_platform(services), concurrency=1).ok
-        assert len(connections) == 1  # a new run, a new client (the last one's was closed with its run)
 
 
 def test_a_bad_deadline_is_a_usage_error(web):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
@@ -77,6 +79,45 @@ def test_http_retries_stop_at_the_deadline(run_one, http_stub):
     assert out.status == "FAIL" and "status 503" in out.detail and "attempts" in out.detail
     assert http_stub.state.hits["/status/503"] >= 3
     assert elapsed < 3
+
+
+def test_http_sends_one_plain_get_straight_to_the_endpoint(run_one, http_stub, closed_port, monkeypatch):
+    # A proxy from the environment is not used (it is dead here): the endpoints are the platform's own.
+    monkeypatch.setenv("HTTP_PROXY", f"http://{HOST}:{closed_port}")
+    monkeypatch.setenv("http_proxy", f"http://{HOST}:{closed_port}")
+    out = run_one({"kind": "http", "url": http_stub.url("/ok?probe=1"), "body_contains": "ok ralf"})
+    assert (out.status, out.detail) == ("OK", "status 200")
+    ((path, headers),) = http_stub.state.headers
+    assert path == "/ok?probe=1"
+    assert headers["Host"] == f"{HOST}:{http_stub.port}" and headers["User-Agent"] == "ralf-smoke"
+
+
+@pytest.mark.parametrize(("answer", "detail"), [
+    (None, "no answer within 0.3 s"),  # accepts, never answers
+    (b"", "the server closed the connection without an answer"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not a valid HTTP answer (BadStatusLine)"),
+])
+def test_http_endpoint_that_does_not_answer_http_fails_clearly(run_one, answer, detail):
+    server = socket.socket()
+    server.bind((HOST, 0))
+    server.listen(8)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        if answer is not None:
+            conn.sendall(answer)
+            conn.close()
+        else:
+            time.sleep(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        out = run_one({"kind": "http", "url": f"http://{HOST}:{server.getsockname()[1]}/", "timeout": 0.3,
+                       "deadline": 0})
+    finally:
+        server.close()
+    assert (out.status, out.detail) == ("FAIL", detail)
 
 
 def test_http_closed_port_is_refused(run_one, closed_port):

@@ -11,7 +11,6 @@ import functools
 import math
 import socket
 import struct
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -28,38 +27,6 @@ class Outcome:
     cert_days_left: int | None = None
 
 
-class HttpClients:
-    """HTTP clients shared by the checks of one smoke run, one per trust setting.
-
-    Making an ``httpx.Client`` costs milliseconds of CPU (its transport and pool); with a client per check,
-    200 services spent most of their time making clients, one at a time under the GIL. Shared, the clients
-    also keep connections alive between checks of the same endpoint. No limit on connections: every check
-    of a target runs at once, and one that waits on a silent endpoint must not hold a slot another needs.
-    """
-
-    def __init__(self) -> None:
-        self._clients: dict[Any, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, verify: Any):
-        """The client for ``verify`` (False, or a cached :func:`tls_context`)."""
-        with self._lock:
-            client = self._clients.get(verify)
-            if client is None:
-                import httpx
-
-                client = httpx.Client(verify=verify, follow_redirects=False,
-                                      limits=httpx.Limits(max_connections=None, max_keepalive_connections=None))
-                self._clients[verify] = client
-            return client
-
-    def close(self) -> None:
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
-
-
 @dataclass
 class Context:
     """What a check may use besides its own settings."""
@@ -68,7 +35,6 @@ class Context:
     platform: Any  # ralf.model.Platform
     transport: Any  # ralf.transport.Transport
     retry_interval: float = 1.0
-    http: HttpClients | None = None  # shared clients; None: each HTTP check makes its own
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,60 +175,44 @@ def check_tcp(pc, ctx: Context) -> Outcome:
 
 
 def check_http(pc, ctx: Context) -> Outcome:
-    import httpx
+    """GET the URL (redirects not followed; :mod:`ralf.smoke.http_get`) until it answers as expected or the
+    check's deadline passes."""
+    from ralf.smoke.http_get import get
 
     c = pc.check
+    https = c.url.startswith("https://")
     try:
-        # plain http never touches TLS (redirects are not followed): skip building a context
-        verify = tls_context(ctx.platform, c.ca_file, c.insecure) if c.url.startswith("https://") else False
+        # plain http never touches TLS (redirects are not followed): no context to build
+        context = tls_context(ctx.platform, c.ca_file, c.insecure) if https else None
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
-    # A connection's TLS name is fixed at its handshake: a check with its own server_name gets its own.
-    shared = None if _server_name_options(c) else ctx.http
-    own = shared is None
-    client = httpx.Client(verify=verify, follow_redirects=False) if shared is None else shared.get(verify)
     start = time.monotonic()
     attempts = 0
     problem = ""
-    try:
-        while True:
-            attempts += 1
-            try:
-                r = client.get(c.url, timeout=c.timeout, **_server_name_options(c))
-                ok_status = (r.status_code in c.expect_status) if c.expect_status else 200 <= r.status_code < 400
-                if not ok_status:
-                    want = "/".join(map(str, c.expect_status)) if c.expect_status else "2xx/3xx"
-                    problem = f"status {r.status_code}, expected {want}"
-                elif c.body_contains is not None and c.body_contains not in r.text:
-                    problem = f"status {r.status_code} but the body lacks {c.body_contains!r}"
-                else:
-                    note = "" if not c.url.startswith("https://") else f", {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}"
-                    return Outcome(OK, f"status {r.status_code}{note}")
-            except httpx.TimeoutException:
-                problem = f"no answer within {c.timeout:g} s"
-            except httpx.HTTPError as e:
-                problem = _http_error(e)
-            elapsed = time.monotonic() - start
-            if elapsed + ctx.retry_interval > c.deadline:
-                break
-            time.sleep(ctx.retry_interval)
-    finally:
-        if own:
-            client.close()
+    while True:
+        attempts += 1
+        answer = get(c.url, c.timeout, context, c.server_name if https else None,
+                     read_body=c.body_contains is not None)
+        if isinstance(answer, str):
+            problem = answer
+        else:
+            status, text = answer
+            ok_status = (status in c.expect_status) if c.expect_status else 200 <= status < 400
+            if not ok_status:
+                want = "/".join(map(str, c.expect_status)) if c.expect_status else "2xx/3xx"
+                problem = f"status {status}, expected {want}"
+            elif c.body_contains is not None and c.body_contains not in text:
+                problem = f"status {status} but the body lacks {c.body_contains!r}"
+            else:
+                note = f", {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}" if https else ""
+                return Outcome(OK, f"status {status}{note}")
+        elapsed = time.monotonic() - start
+        if elapsed + ctx.retry_interval > c.deadline:
+            break
+        time.sleep(ctx.retry_interval)
     if attempts > 1:
         problem += f" ({attempts} attempts in {time.monotonic() - start:.0f} s)"
     return Outcome(FAIL, problem)
-
-
-def _server_name_options(c) -> dict:
-    """Verify (and send SNI and Host) for ``server_name`` while connecting to the URL's address."""
-    if not c.server_name or not c.url.startswith("https://"):
-        return {}
-    from urllib.parse import urlsplit
-
-    port = urlsplit(c.url).port
-    host = c.server_name if port in (None, 443) else f"{c.server_name}:{port}"
-    return {"extensions": {"sni_hostname": c.server_name}, "headers": {"Host": host}}
 
 
 def _http_error(e: BaseException) -> str:

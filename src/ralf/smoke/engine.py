@@ -15,12 +15,11 @@ the layer it was in and the report is returned: it never holds the others' resul
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from ralf.smoke.checks import Context, HttpClients, Outcome, run_check
+from ralf.smoke.checks import Context, Outcome, run_check
 from ralf.smoke.layers import ENDPOINT, LAYERS, PlannedCheck, plan_service
 from ralf.smoke.results import FAIL, NOT_CHECKED, SKIPPED, CheckResult, CheckStatus, ServiceResult, SmokeReport
 
@@ -63,7 +62,6 @@ def run_smoke(
     transport = transport if transport is not None else transport_for(platform)
     start = time.monotonic()
     progress: dict[str, tuple[ServiceResult, str]] = {}  # each service's result so far and its layer now
-    http = HttpClients()  # one client per trust setting for the whole target, not one per check
     closed = False  # after the deadline, checks that still finish report to no one
 
     def report(name: str, r: CheckResult) -> None:
@@ -72,12 +70,12 @@ def run_smoke(
 
     def one(name: str) -> ServiceResult:
         return smoke_service(name, platform, transport, serial=serial, on_check=report,
-                             retry_interval=retry_interval, partial=progress, http=http)
+                             retry_interval=retry_interval, partial=progress)
 
     # On a local LXC node the checks run inside its network namespace (threads started here inherit it).
     from ralf.backends.lxc.node import platform_network
 
-    with platform_network(platform), contextlib.closing(http):
+    with platform_network(platform):
         if serial and deadline is None:
             services = [one(n) for n in tgt.services]
         else:
@@ -125,15 +123,14 @@ def _overdue(name: str, platform, progress: dict[str, tuple[ServiceResult, str]]
 
 
 def smoke_service(name: str, platform, transport, *, serial: bool = False, on_check: OnCheck | None = None,
-                  retry_interval: float = 1.0, partial: dict | None = None,
-                  http: HttpClients | None = None) -> ServiceResult:
+                  retry_interval: float = 1.0, partial: dict | None = None) -> ServiceResult:
     """One service, layer by layer; stops at the first failing layer and skips the rest. ``partial`` gets
     the result object at once, so that what is done is known if the service is abandoned at a deadline."""
     service = platform.services[name]
     start = time.monotonic()
     result = ServiceResult(name=name, group=service.group)
 
-    ctx = Context(service=service, platform=platform, transport=transport, retry_interval=retry_interval, http=http)
+    ctx = Context(service=service, platform=platform, transport=transport, retry_interval=retry_interval)
     planned = plan_service(name, service, platform, transport)
 
     def notify(r: CheckResult) -> CheckResult:
