@@ -279,15 +279,16 @@ class _Handler(BaseHTTPRequestHandler):
                 code = int(parts[1])
             elif parts[0] == "flaky":
                 code = 503 if hits <= int(parts[1]) else 200
+        finally:
+            with st.lock:  # done before answering: a client may send its next request the moment it has the answer
+                st.in_flight -= 1
+        try:
             self.send_response(code)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the check gave up waiting (its timeout) and closed the connection
-        finally:
-            with st.lock:
-                st.in_flight -= 1
 
 
 @dataclass

@@ -51,9 +51,8 @@ def get(url: str, timeout: float, context: ssl.SSLContext | None, server_name: s
     try:
         conn.request("GET", target, headers=headers)
         r = conn.getresponse()
-        if not read_body:
-            return r.status, ""
-        return r.status, r.read().decode(r.headers.get_content_charset() or "utf-8", errors="replace")
+        body = r.read()  # the whole answer, as a browser would, before the connection is closed
+        return r.status, body.decode(r.headers.get_content_charset() or "utf-8", errors="replace") if read_body else ""
     except TimeoutError:
         return f"no answer within {timeout:g} s"
     except ssl.SSLCertVerificationError as e:
