@@ -30,6 +30,17 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NEEDS_ESCAPE = '"\\`$'  # systemd's SHELL_NEED_ESCAPE; a POSIX shell's double quotes escape the same
 _FORBIDDEN = "\n\r\0"
 
+# the reader's pieces (see parse)
+_SPACE = re.compile(r"\s*")
+_LINE_END = re.compile(r"[^\n]*\n?")
+_KEY_PART = re.compile(r"[^=\n]*")
+_SINGLE = re.compile(r"'([^']*)'?")  # literal; an unclosed quote runs to the end of the text
+_DOUBLE = re.compile(r'"((?:[^"\\]|\\.)*)(?:"|\\?)', re.S)  # a lone backslash at the very end is dropped
+# to the end of the line: a backslash keeps the next character (a newline: joins lines); trailing blanks are
+# dropped unless escaped; a lone backslash at the very end is dropped
+_UNQUOTED = re.compile(r"((?:[^\n\\]|\\.)*?)(?:[ \t]*|\\\Z)(?=\n|\Z)", re.S)
+_BACKSLASH = re.compile(r"\\(.)", re.S)  # a backslash and the character it escapes
+
 
 class EnvFileError(ValueError):
     """A key or value the format cannot hold, or a file that cannot be read (message names no value)."""
@@ -38,87 +49,62 @@ class EnvFileError(ValueError):
 def parse(text: str) -> dict[str, str]:
     """The assignments in env-file text, as systemd's ``EnvironmentFile=`` would see them (last one wins)."""
     out: dict[str, str] = {}
-    key: list[str] = []
-    value: list[str] = []
-    state = "pre_key"
-    trailing = -1  # where unquoted trailing whitespace starts in ``value`` (-1: none)
+    pos, end = 0, len(text)
+    while True:
+        pos = _skip(_SPACE, text, pos)
+        if pos >= end:
+            return out
+        if text[pos] in "#;":  # a comment, to the end of its line
+            pos = _skip(_LINE_END, text, pos)
+            continue
+        key = _KEY_PART.match(text, pos + 1)  # the first character always belongs to the key, even "="
+        assert key is not None
+        pos = key.end()
+        if pos >= end or text[pos] == "\n":  # no "=": not an assignment
+            pos += 1
+            continue
+        value, pos = _value(text, pos + 1)
+        name = (text[key.start() - 1] + key.group()).strip()
+        if name.startswith(("export ", "export\t")):
+            name = name[len("export"):].strip()
+        if _KEY.fullmatch(name):
+            out[name] = value
 
-    def push() -> None:
-        k = "".join(key).strip()
-        if k.startswith("export ") or k.startswith("export\t"):
-            k = k[len("export"):].strip()
-        if _KEY.fullmatch(k):
-            out[k] = "".join(value)
 
-    for c in text:
-        if state == "pre_key":
-            if c in "#;":
-                state = "comment"
-            elif not c.isspace():
-                state, key, value = "key", [c], []
-        elif state == "key":
-            if c == "\n":
-                state = "pre_key"
-            elif c == "=":
-                state = "pre_value"
-            else:
-                key.append(c)
-        elif state == "pre_value":
-            if c == "\n":
-                push()
-                state = "pre_key"
-            elif c == "'":
-                state = "single"
-            elif c == '"':
-                state = "double"
-            elif c == "\\":
-                state = "escape"
-            elif c not in " \t":
-                state, trailing = "value", -1
-                value.append(c)
-        elif state == "value":
-            if c == "\n":
-                if trailing >= 0:
-                    del value[trailing:]
-                push()
-                state = "pre_key"
-            elif c == "\\":
-                state, trailing = "escape", -1
-            else:
-                if c not in " \t":
-                    trailing = -1
-                elif trailing < 0:
-                    trailing = len(value)
-                value.append(c)
-        elif state == "escape":
-            state = "value"
-            if c != "\n":
-                value.append(c)
-        elif state == "single":
-            if c == "'":
-                state = "pre_value"
-            else:
-                value.append(c)
-        elif state == "double":
-            if c == '"':
-                state = "pre_value"
-            elif c == "\\":
-                state = "double_escape"
-            else:
-                value.append(c)
-        elif state == "double_escape":
-            state = "double"
-            if c in _NEEDS_ESCAPE:
-                value.append(c)
-            elif c != "\n":
-                value += ["\\", c]
-        elif state == "comment" and c == "\n":
-            state = "pre_key"
-    if state == "value" and trailing >= 0:
-        del value[trailing:]
-    if state not in ("pre_key", "key", "comment"):
-        push()
-    return out
+def _skip(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    m = pattern.match(text, pos)
+    assert m is not None  # the pattern matches the empty string too
+    return m.end()
+
+
+def _value(text: str, pos: int) -> tuple[str, int]:
+    """The value that starts at ``pos`` (after ``=``) and where its line ends: quoted pieces and blanks between
+    them, then at most one unquoted run to the end of the line (in which quotes are plain characters)."""
+    parts: list[str] = []
+    while pos < len(text):
+        c = text[pos]
+        if c == "\n":
+            return "".join(parts), pos + 1
+        if c in " \t":
+            pos += 1
+            continue
+        m = (_SINGLE if c == "'" else _DOUBLE if c == '"' else _UNQUOTED).match(text, pos)
+        assert m is not None  # each matches the empty rest too
+        if c == "'":
+            parts.append(m.group(1))
+        elif c == '"':
+            parts.append(_BACKSLASH.sub(_double_escaped, m.group(1)))
+        else:
+            parts.append(_BACKSLASH.sub(lambda e: e.group(1).replace("\n", ""), m.group(1)))
+        pos = m.end()
+    return "".join(parts), pos
+
+
+def _double_escaped(m: re.Match[str]) -> str:
+    """In double quotes a backslash escapes ``"``, ``\\``, `````` ` `````` and ``$``, joins lines before a
+    newline, and stays before any other character."""
+    c = m.group(1)
+    return c if c in _NEEDS_ESCAPE else "" if c == "\n" else "\\" + c
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -74,6 +74,11 @@ def test_the_reader_follows_systemds_environmentfile_rules():
     }
 
 
+def test_trailing_blanks_are_dropped_after_an_escaped_start_whatever_the_line_before_held():
+    # the earlier character-by-character reader carried the last value's trailing-blank mark into the next one
+    assert envfile.parse("A=ab  \nB=\\x  \nC=\\ \nD='q'  \n") == {"A": "ab", "B": "x", "C": " ", "D": "q"}
+
+
 def test_what_the_old_reader_altered_now_comes_back_as_written(tmp_path):
     # the earlier writer put a"b in as "a\"b", and the earlier reader gave back a\"b
     path = tmp_path / "x.env"
