@@ -195,7 +195,7 @@ def test_tls_is_verified_and_a_ca_file_makes_the_internal_ca_trusted(tmp_path, m
             assert c.list_projects() == [] and c.ping() is True
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("nope")
-    with pytest.raises(SemaphoreError, match="cannot use .*not.pem as the CA file"):
+    with pytest.raises(SemaphoreError, match="cannot use the CA file .*not.pem for Semaphore's TLS"):
         SemaphoreClient("https://127.0.0.1:1", token="t", ca_file=str(not_pem))
 
 

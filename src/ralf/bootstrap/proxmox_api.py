@@ -10,18 +10,19 @@ file says ``insecure_tls: true``.
 
 from __future__ import annotations
 
-import ssl
 import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from ralf import https
 from ralf.errors import RalfError, SecretError
 from ralf.model import Platform
 
 TOKEN_ID_VAR = "PVE_TOKEN_ID"
 TOKEN_SECRET_VAR = "PVE_TOKEN_SECRET"
+UNTRUSTED = "set proxmox.ca_file to the node's CA, or insecure_tls: true to skip the check"
 
 
 class ProxmoxError(RalfError):
@@ -66,14 +67,7 @@ class ProxmoxApi:
         self.verify = verify  # a CA file, True (system store) or False (insecure_tls)
         self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
         self._sleep = sleep
-        tls: bool | ssl.SSLContext = bool(verify)
-        if isinstance(verify, str):
-            try:
-                tls = ssl.create_default_context(cafile=verify)
-            except (OSError, ssl.SSLError) as e:
-                raise ProxmoxError(f"cannot use the CA file {verify} for the Proxmox API: "
-                                   f"{getattr(e, 'strerror', None) or e}") from None
-        self._http = httpx.Client(timeout=timeout, verify=tls,
+        self._http = httpx.Client(timeout=timeout, verify=https.trust(verify, "the Proxmox API", ProxmoxError),
                                   headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
 
     @classmethod
@@ -93,12 +87,8 @@ class ProxmoxApi:
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         self.sent.append((method, path))
-        try:
-            r = self._http.request(method, self.base + path, **kw)
-        except httpx.ConnectError as e:
-            raise ProxmoxError(f"no answer from {self.base}: {_reason(e)}") from None
-        except httpx.HTTPError as e:
-            raise ProxmoxError(f"{method} {path} failed: {e.__class__.__name__}: {e}") from None
+        r = https.request(self._http, method, self.base + path, path=path, where=self.base, untrusted=UNTRUSTED,
+                          error=ProxmoxError, **kw)
         if r.status_code >= 400:
             # Proxmox puts its reason into the HTTP status line ("401 authentication failure")
             reason = r.reason_phrase or r.text.strip()[:200]
@@ -146,13 +136,5 @@ class ProxmoxApi:
             if time.monotonic() > deadline:
                 raise ProxmoxError(f"task {upid} still running after {timeout:g} s")
             self._sleep(poll)
-
-
-def _reason(e: Exception) -> str:
-    text = str(e)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return ("its TLS certificate is not trusted (set proxmox.ca_file to the node's CA, "
-                "or insecure_tls: true to skip the check)")
-    return text or e.__class__.__name__
 
 

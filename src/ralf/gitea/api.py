@@ -12,12 +12,12 @@ the password never reaches one. TLS is verified against the platform's CA unless
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from ralf import https
 from ralf.errors import RalfError
 from ralf.model import Mirror, Platform
 
@@ -58,14 +58,8 @@ class GiteaApi:
                  timeout: float = 30.0) -> None:
         self.base = base_url.rstrip("/") + PREFIX
         self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
-        tls: bool | ssl.SSLContext = True
-        if ca_file:
-            try:
-                tls = ssl.create_default_context(cafile=ca_file)
-            except (OSError, ssl.SSLError) as e:
-                raise GiteaError(f"cannot use the CA file {ca_file} for Gitea: "
-                                 f"{getattr(e, 'strerror', None) or e}") from None
-        self._http = httpx.Client(timeout=timeout, verify=tls, auth=(user, password))
+        self._http = httpx.Client(timeout=timeout, verify=https.trust(ca_file or None, "Gitea", GiteaError),
+                                  auth=(user, password))
 
     @classmethod
     def from_platform(cls, platform: Platform) -> GiteaApi:
@@ -85,12 +79,8 @@ class GiteaApi:
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), missing_ok: bool = False,
               **kw: Any) -> Any:
         self.sent.append((method, path))
-        try:
-            r = self._http.request(method, self.base + path, **kw)
-        except httpx.ConnectError as e:
-            raise GiteaError(f"no answer from Gitea at {self.base}: {_reason(e)}") from None
-        except httpx.HTTPError as e:
-            raise GiteaError(f"{method} {path} failed: {e.__class__.__name__}: {e}") from None
+        r = https.request(self._http, method, self.base + path, path=path, where=f"Gitea at {self.base}",
+                          untrusted="it should be the platform CA's; see mirror.ca_file", error=GiteaError, **kw)
         if r.status_code == 404 and missing_ok:
             return None
         if r.status_code not in ok:
@@ -132,10 +122,3 @@ def _message(r: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return r.reason_phrase or r.text.strip()[:200]
-
-
-def _reason(e: Exception) -> str:
-    text = str(e)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "its TLS certificate is not trusted (it should be the platform CA's; see mirror.ca_file)"
-    return text or e.__class__.__name__

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ralf import backoff
+from ralf import backoff, https
 from ralf.semaphore import api
 from ralf.semaphore.api import KINDS, Endpoint
 from ralf.semaphore.errors import (
@@ -85,15 +85,7 @@ class SemaphoreClient:
         self._password = password
         self._minted_token: str | None = None
         self._version: tuple[int, int, int] | None = None
-        if not verify:
-            tls: Any = False
-        elif ca_file:
-            try:
-                tls = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as e:
-                raise SemaphoreError(f"cannot use {ca_file} as the CA file for Semaphore's TLS: {e}") from None
-        else:
-            tls = True
+        tls = https.trust((ca_file or True) if verify else False, "Semaphore's TLS", SemaphoreError)
         self._tls = tls
         self._own_transport = transport is not None  # a test double: nothing may be reached beside it
         self._http = httpx.Client(
