@@ -14,15 +14,12 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from ralf import https
 from ralf.errors import RalfError, SecretError
 from ralf.model import Platform
 
 TOKEN_ID_VAR = "PVE_TOKEN_ID"
 TOKEN_SECRET_VAR = "PVE_TOKEN_SECRET"
-UNTRUSTED = "set proxmox.ca_file to the node's CA, or insecure_tls: true to skip the check"
 
 
 class ProxmoxError(RalfError):
@@ -60,15 +57,21 @@ def verify_setting(platform: Platform) -> bool | str:
     return not pm.insecure_tls
 
 
-class ProxmoxApi:
+class ProxmoxApi(https.ApiClient):
+    service = "the Proxmox API"
+    error = ProxmoxError
+    untrusted = "set proxmox.ca_file to the node's CA, or insecure_tls: true to skip the check"
+
     def __init__(self, api_url: str, token_id: str, token_secret: str, *, verify: bool | str = True,
                  timeout: float = 10.0, sleep=time.sleep) -> None:
-        self.base = api_url.rstrip("/")
+        super().__init__(api_url, ca=verify, timeout=timeout,
+                         headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
         self.verify = verify  # a CA file, True (system store) or False (insecure_tls)
-        self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
         self._sleep = sleep
-        self._http = httpx.Client(timeout=timeout, verify=https.trust(verify, "the Proxmox API", ProxmoxError),
-                                  headers={"Authorization": f"PVEAPIToken={token_id}={token_secret}"})
+
+    @property
+    def where(self) -> str:
+        return self.base
 
     @classmethod
     def from_platform(cls, platform: Platform, environ: dict[str, str] | None = None) -> ProxmoxApi:
@@ -76,19 +79,8 @@ class ProxmoxApi:
         tid, secret = token_from(platform, environ)
         return cls(platform.proxmox.api_url, tid, secret, verify=verify_setting(platform))
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ProxmoxApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, method: str, path: str, **kw: Any) -> Any:
-        self.sent.append((method, path))
-        r = https.request(self._http, method, self.base + path, path=path, where=self.base, untrusted=UNTRUSTED,
-                          error=ProxmoxError, **kw)
+        r = self._send(method, path, **kw)
         if r.status_code >= 400:
             # Proxmox puts its reason into the HTTP status line ("401 authentication failure")
             reason = r.reason_phrase or r.text.strip()[:200]

@@ -53,13 +53,14 @@ def ca_file_of(platform: Platform) -> str:
     return str(ca(platform).cert_file)
 
 
-class GiteaApi:
+class GiteaApi(https.ApiClient):
+    service = "Gitea"
+    error = GiteaError
+    untrusted = "it should be the platform CA's; see mirror.ca_file"
+
     def __init__(self, base_url: str, user: str, password: str, *, ca_file: str | None = None,
                  timeout: float = 30.0) -> None:
-        self.base = base_url.rstrip("/") + PREFIX
-        self.sent: list[tuple[str, str]] = []  # (method, path) in order, for tests and messages
-        self._http = httpx.Client(timeout=timeout, verify=https.trust(ca_file or None, "Gitea", GiteaError),
-                                  auth=(user, password))
+        super().__init__(base_url.rstrip("/") + PREFIX, ca=ca_file or None, timeout=timeout, auth=(user, password))
 
     @classmethod
     def from_platform(cls, platform: Platform) -> GiteaApi:
@@ -67,20 +68,9 @@ class GiteaApi:
         user, password = credentials_from(platform)
         return cls(platform.mirror.url, user, password, ca_file=ca_file_of(platform))
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> GiteaApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), missing_ok: bool = False,
               **kw: Any) -> Any:
-        self.sent.append((method, path))
-        r = https.request(self._http, method, self.base + path, path=path, where=f"Gitea at {self.base}",
-                          untrusted="it should be the platform CA's; see mirror.ca_file", error=GiteaError, **kw)
+        r = self._send(method, path, **kw)
         if r.status_code == 404 and missing_ok:
             return None
         if r.status_code not in ok:
