@@ -178,3 +178,86 @@ def test_a_missing_mirror_is_named_with_its_fix(run_cli, mirrored, fake):
     assert code == 1 and "the mirror ralf/RALF in Gitea has no branch main" in err
     code, out, err = run_cli("--platform", str(pfile), "mirror", "status", env=env)
     assert code == 1 and "ralf/RALF does not exist in Gitea: `ralf mirror ensure`" in out
+
+
+# ------------------------------------------------------------------ every verdict, with git and Gitea stubbed
+
+
+MINE, THEIRS = "a" * 40, "b" * 40
+
+
+class _Repos:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def list_repositories(self, project_id):
+        return [{"name": "R", "git_url": self.url, "git_branch": "main"}]
+
+
+def _git(heads: dict[str, str | None], behind: bool):
+    """git as the check calls it: HEAD is MINE, ``heads`` maps a remote URL to its main, merge-base says ``behind``."""
+    from ralf.errors import RalfError
+
+    def run(args, cwd=None):
+        if args[0] == "rev-parse":
+            return MINE + "\n"
+        if args[0] == "ls-remote":
+            sha = heads.get(args[1])
+            return f"{sha}\trefs/heads/main\n" if sha else ""
+        if args[0] == "merge-base":
+            if behind:
+                return ""
+            raise RalfError("not an ancestor")
+        raise AssertionError(args)
+
+    return run
+
+
+@pytest.mark.parametrize(("theirs", "behind", "status", "text"), [
+    (MINE, False, "same", f"Semaphore will run {MINE[:12]} (main at https://r.test/x.git), your HEAD"),
+    (None, False, "differs", "branch main does not exist at https://r.test/x.git, the repository Semaphore runs; "
+                             "push it: `git push <remote> HEAD:main`"),
+    (THEIRS, True, "differs", f"Semaphore would run {THEIRS} (main at https://r.test/x.git), but your HEAD is {MINE}; "
+                              f"your checkout is behind: `git pull` (or deploy from {THEIRS[:12]})"),
+    (THEIRS, False, "differs", f"Semaphore would run {THEIRS} (main at https://r.test/x.git), but your HEAD is "
+                               f"{MINE}; push your commit: `git push <remote> HEAD:main` (Gitea mirrors the "
+                               "operator's remote), then deploy again"),
+], ids=["same", "missing", "behind", "ahead"])
+def test_every_verdict_on_a_repository_ralf_can_ask(tmp_path, theirs, behind, status, text):
+    from ralf.deploy.commit_check import check_commit
+
+    url = "https://r.test/x.git"
+    result = check_commit(_Repos(url), 1, "R", tmp_path, git=_git({url: theirs}, behind))
+    assert (result.status, result.message, result.operator) == (status, text, MINE)
+    assert result.semaphore == theirs
+
+
+@pytest.mark.parametrize(("head", "pushed", "behind", "status", "fix"), [
+    (MINE, None, False, "same", None),
+    (None, None, False, "differs", "the mirror o/n in Gitea has no branch main: push it to https://src.test/n.git "
+                                   "(`git push <remote> HEAD:main`), then SYNC"),
+    (THEIRS, None, True, "differs", f"your checkout is behind: `git pull` (or deploy from {THEIRS[:12]})"),
+    (THEIRS, MINE, False, "differs", "you pushed it to https://src.test/n.git, but the mirror has not fetched it yet: "
+                                     "SYNC"),
+    (THEIRS, THEIRS, False, "differs", "push your commit to https://src.test/n.git (`git push <remote> HEAD:main`), "
+                                       "then SYNC"),
+], ids=["same", "missing", "behind", "pushed-not-fetched", "not-pushed"])
+def test_every_verdict_on_the_mirror(tmp_path, head, pushed, behind, status, fix):
+    from types import SimpleNamespace
+
+    from ralf.deploy.commit_check import check_commit
+
+    mirror = SimpleNamespace(owner="o", name="n", clone_url="https://gitea.test/o/n.git",
+                             source_url="https://src.test/n.git", interval="10m")
+    gitea = SimpleNamespace(branch=lambda owner, name, branch: None if head is None else {"commit": {"id": head}})
+    result = check_commit(_Repos(mirror.clone_url), 1, "R", tmp_path, mirror=mirror, gitea=gitea,
+                          git=_git({mirror.source_url: pushed}, behind))
+    sync = "`ralf mirror sync` (Gitea fetches https://src.test/n.git every 10m by itself)"
+    if status == "same":
+        assert result.message == f"Semaphore will run {MINE[:12]} (main of the mirror o/n in Gitea), your HEAD"
+    elif head is None:
+        assert result.message == fix.replace("SYNC", sync)
+    else:
+        assert result.message == (f"Semaphore would run {THEIRS} (main of the mirror o/n in Gitea), but your HEAD is "
+                                  f"{MINE}; " + fix.replace("SYNC", sync))
+    assert result.status == status

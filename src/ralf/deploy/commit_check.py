@@ -85,18 +85,32 @@ def check_commit(client: Any, project_id: int, repo_name: str, repo_root: Path, 
         theirs = remote_commit(url, branch, git)
     except RalfError as e:
         return CommitCheck("unknown", f"cannot ask {url} for branch {branch}: {e}", operator=mine)
+    return _verdict(
+        mine, theirs, f"{branch} at {url}", repo_root, git,
+        missing=f"branch {branch} does not exist at {url}, the repository Semaphore runs; push it: {_push(branch)}",
+        ahead=lambda: f"push your commit: {_push(branch)} (Gitea mirrors the operator's remote), then deploy again")
+
+
+def _verdict(mine: str, theirs: str | None, source: str, repo_root: Path, git: Callable, *, missing: str,
+             ahead: Callable[[], str]) -> CommitCheck:
+    """Same, or differs with the fix: ``missing`` when the branch is not there, ``git pull`` when the operator's
+    checkout is behind, else ``ahead()`` (how to get the operator's commit to where Semaphore reads)."""
     if theirs is None:
-        return CommitCheck("differs", f"branch {branch} does not exist at {url}, the repository Semaphore runs; "
-                                      f"push it: `git push <remote> HEAD:{branch}`", operator=mine)
+        return CommitCheck("differs", missing, operator=mine)
     if theirs == mine:
-        return CommitCheck("same", f"Semaphore will run {mine[:12]} ({branch} at {url}), your HEAD",
-                           operator=mine, semaphore=theirs)
-    behind = _is_ancestor(repo_root, mine, theirs, git)
-    fix = (f"your checkout is behind: `git pull` (or deploy from {theirs[:12]})" if behind else
-           f"push your commit: `git push <remote> HEAD:{branch}` (Gitea mirrors the operator's remote), "
-           "then deploy again")
-    return CommitCheck("differs", f"Semaphore would run {theirs} ({branch} at {url}), but your HEAD is {mine}; "
-                                  f"{fix}", operator=mine, semaphore=theirs)
+        return CommitCheck("same", f"Semaphore will run {mine[:12]} ({source}), your HEAD", operator=mine,
+                           semaphore=theirs)
+    fix = _behind(theirs) if _is_ancestor(repo_root, mine, theirs, git) else ahead()
+    return CommitCheck("differs", f"Semaphore would run {theirs} ({source}), but your HEAD is {mine}; {fix}",
+                       operator=mine, semaphore=theirs)
+
+
+def _behind(theirs: str) -> str:
+    return f"your checkout is behind: `git pull` (or deploy from {theirs[:12]})"
+
+
+def _push(branch: str) -> str:
+    return f"`git push <remote> HEAD:{branch}`"
 
 
 def _is_ancestor(repo_root: Path, mine: str, theirs: str, git: Callable) -> bool:
@@ -117,20 +131,15 @@ def _check_mirror(mirror: Any, gitea: Any, branch: str, mine: str, repo_root: Pa
     except RalfError as e:
         return CommitCheck("unknown", f"cannot ask Gitea for {branch} of the mirror {where}: {e}", operator=mine)
     sync = f"`ralf mirror sync` (Gitea fetches {mirror.source_url} every {mirror.interval} by itself)"
-    if theirs is None:
-        return CommitCheck("differs", f"the mirror {where} has no branch {branch}: push it to {mirror.source_url} "
-                                      f"(`git push <remote> HEAD:{branch}`), then {sync}", operator=mine)
-    if theirs == mine:
-        return CommitCheck("same", f"Semaphore will run {mine[:12]} ({branch} of the mirror {where}), your HEAD",
-                           operator=mine, semaphore=theirs)
-    if _is_ancestor(repo_root, mine, theirs, git):
-        fix = f"your checkout is behind: `git pull` (or deploy from {theirs[:12]})"
-    else:
+
+    def ahead() -> str:
         try:
             pushed = remote_commit(mirror.source_url, branch, git) == mine
         except RalfError:
             pushed = False
-        fix = (f"you pushed it to {mirror.source_url}, but the mirror has not fetched it yet: {sync}" if pushed else
-               f"push your commit to {mirror.source_url} (`git push <remote> HEAD:{branch}`), then {sync}")
-    return CommitCheck("differs", f"Semaphore would run {theirs} ({branch} of the mirror {where}), but your HEAD is "
-                                  f"{mine}; {fix}", operator=mine, semaphore=theirs)
+        return (f"you pushed it to {mirror.source_url}, but the mirror has not fetched it yet: {sync}" if pushed else
+                f"push your commit to {mirror.source_url} ({_push(branch)}), then {sync}")
+
+    return _verdict(mine, theirs, f"{branch} of the mirror {where}", repo_root, git,
+                    missing=f"the mirror {where} has no branch {branch}: push it to {mirror.source_url} "
+                            f"({_push(branch)}), then {sync}", ahead=ahead)
