@@ -18,41 +18,27 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))  # the test doubles (doubles.semaphore)
+from fakesem import PROJECT, ROOT, FakeSemaphore, epoch
+from fakesem import seeded as seeded_fake
 
-from doubles.semaphore import FakeSemaphore  # noqa: E402
-
-from ralf.catalog import Catalog  # noqa: E402
-from ralf.deploy import Reporter, SemaphoreExecutor, execute  # noqa: E402
-from ralf.journal import Journal  # noqa: E402
-from ralf.loader import load_platform  # noqa: E402
-from ralf.planner import build_plan  # noqa: E402
-from ralf.semaphore.client import SemaphoreClient  # noqa: E402
-
-PROJECT = "RALF Bootstrap"
-
-
-def _ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+from ralf.catalog import Catalog
+from ralf.deploy import Reporter, SemaphoreExecutor, execute
+from ralf.journal import Journal
+from ralf.loader import load_platform
+from ralf.planner import build_plan
+from ralf.semaphore.client import SemaphoreClient
 
 
 def task_seconds(srv: FakeSemaphore, ids: list[int]) -> float:
-    return sum(_ts(srv.tasks[i]["end"]) - _ts(srv.tasks[i]["created"]) for i in ids)
+    return sum(epoch(srv.tasks[i]["end"]) - epoch(srv.tasks[i]["created"]) for i in ids)
 
 
 def seeded(catalog: Catalog, plan, seconds: float, websocket: bool = True) -> FakeSemaphore:
-    srv = FakeSemaphore(websocket=websocket).start()
-    pid = srv.add_project(PROJECT)
-    for t in catalog.templates:
-        srv.insert("templates", pid, name=t.name, app="bash", playbook="run.sh")
+    srv, _ = seeded_fake(catalog, websocket=websocket)
     for s in plan.steps:
         srv.script(s.template, "success", seconds, log=[f"{s.template}: line {i}" for i in range(5)])
     return srv

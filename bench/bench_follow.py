@@ -19,36 +19,27 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))  # the test doubles (doubles.semaphore)
+from fakesem import PROJECT, ROOT, epoch, seeded
 
-from doubles.semaphore import FakeSemaphore  # noqa: E402
+from ralf.catalog import Catalog
+from ralf.deploy import Reporter, SemaphoreExecutor, execute
+from ralf.journal import Journal
+from ralf.loader import load_platform
+from ralf.planner import build_plan
+from ralf.semaphore.client import SemaphoreClient
 
-from ralf.catalog import Catalog  # noqa: E402
-from ralf.deploy import Reporter, SemaphoreExecutor, execute  # noqa: E402
-from ralf.journal import Journal  # noqa: E402
-from ralf.loader import load_platform  # noqa: E402
-from ralf.planner import build_plan  # noqa: E402
-from ralf.semaphore.client import SemaphoreClient  # noqa: E402
-
-PROJECT = "RALF Bootstrap"
 TEMPLATE = "RALF Vault Apply"
 
 
 def follow(catalog: Catalog, seconds: float, lines: int, websocket: bool) -> dict:
     plan = build_plan(catalog, TEMPLATE)
     log = [f"ok: [vaultwarden] => (item=/etc/vaultwarden/conf.d/{i:06d}.env) changed=false" for i in range(lines)]
-    with FakeSemaphore(websocket=websocket) as srv, tempfile.TemporaryDirectory() as tmp, \
-            SemaphoreClient(srv.url, token=srv.token) as client:
-        pid = srv.add_project(PROJECT)
-        for t in catalog.templates:
-            srv.insert("templates", pid, name=t.name, app="bash", playbook="run.sh")
+    srv, pid = seeded(catalog, websocket=websocket)
+    with srv, tempfile.TemporaryDirectory() as tmp, SemaphoreClient(srv.url, token=srv.token) as client:
         srv.script(TEMPLATE, "success", seconds, log=log)
         journal = Journal(Path(tmp) / "journal.sqlite3")
         out = io.StringIO()
@@ -62,17 +53,11 @@ def follow(catalog: Catalog, seconds: float, lines: int, websocket: bool) -> dic
         requests = len(srv.requests)
         shown = out.getvalue().count(f"  [{TEMPLATE}] ok: [vaultwarden]")
         assert shown == lines, f"{shown} of {lines} log lines shown"
-        ended = _ts(srv.tasks[task_id]["end"])
+        ended = epoch(srv.tasks[task_id]["end"])
         srv.clear_requests()
         client.task_output(pid, task_id)
         log_size = srv.bytes_sent("/output")
     return {"bytes": sent, "log": log_size, "requests": requests, "delay": noticed - ended}
-
-
-def _ts(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> None:

@@ -15,20 +15,19 @@ generated platform with 500 templates.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test doubles (doubles.semaphore)
+from fakesem import ROOT, FakeSemaphore
 
-from doubles.semaphore import FakeSemaphore  # noqa: E402
-
-from ralf.catalog import Catalog  # noqa: E402
-from ralf.loader import load_platform, parse_platform  # noqa: E402
-from ralf.semaphore.client import SemaphoreClient  # noqa: E402
-from ralf.semaphore.desired import DesiredState, desired_state  # noqa: E402
-from ralf.semaphore.reconcile import compare, name_of, seed  # noqa: E402
+from ralf.catalog import Catalog
+from ralf.loader import load_platform, parse_platform
+from ralf.semaphore.client import SemaphoreClient
+from ralf.semaphore.desired import DesiredState, desired_state
+from ralf.semaphore.reconcile import compare, name_of, seed
 
 
 def ralf_noop(client: SemaphoreClient, desired: DesiredState) -> None:
@@ -91,14 +90,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from pathlib import Path
-
-    default = load_platform(Path(__file__).resolve().parent.parent / "platform.yaml")
+    default = load_platform(ROOT / "platform.yaml")
+    secrets = tempfile.TemporaryDirectory(prefix="bench-seed-")  # removed when main returns
+    if default.mirror is not None:  # the set-up creates the Gitea key, whose secret it reads once
+        m = default.mirror
+        Path(secrets.name, m.credentials_file).write_text(f"{m.user_var}=ralf\n{m.password_var}=bench-only\n")
+        os.environ["RALF_SECRETS_DIR"] = secrets.name
     run("default platform", desired_state(Catalog(default)), args.repeat)
     big = parse_platform(big_platform(490), "<bench>")
     desired = desired_state(Catalog(big))
     assert len(desired.templates) == 500, len(desired.templates)
     run("generated platform", desired, max(1, args.repeat // 3) if args.repeat > 1 else 1)
+    secrets.cleanup()
 
 
 if __name__ == "__main__":

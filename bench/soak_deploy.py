@@ -38,25 +38,20 @@ import threading
 import time
 import traceback
 from collections import Counter
-from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))  # the test doubles (doubles.semaphore)
+from fakesem import PROJECT, ROOT, FakeSemaphore, epoch
+from fakesem import seeded as seeded_fake
 
-from doubles.semaphore import FakeSemaphore  # noqa: E402
+from ralf.catalog import Catalog
+from ralf.deploy import Reporter, SemaphoreExecutor, execute, resume_point
+from ralf.errors import RalfError
+from ralf.journal import Journal
+from ralf.loader import load_platform
+from ralf.planner import build_plan
+from ralf.semaphore.client import SemaphoreClient
 
-from ralf.catalog import Catalog  # noqa: E402
-from ralf.deploy import Reporter, SemaphoreExecutor, execute, resume_point  # noqa: E402
-from ralf.errors import RalfError  # noqa: E402
-from ralf.journal import Journal  # noqa: E402
-from ralf.loader import load_platform  # noqa: E402
-from ralf.planner import build_plan  # noqa: E402
-from ralf.semaphore.client import SemaphoreClient  # noqa: E402
-
-PROJECT = "RALF Bootstrap"
 FAULTS = ["none", "late-start", "late-answer", "start-outage", "token-expiry", "stop-unconfirmed",
           "garbage-once", "garbage-always", "ctrl-c-start", "kill"]
 MAX_ATTEMPTS = 6
@@ -134,10 +129,8 @@ class FaultyClient:
 
 
 def seeded(catalog: Catalog) -> FakeSemaphore:
-    srv = FakeSemaphore().start()
-    pid = srv.add_project(PROJECT)
+    srv, _ = seeded_fake(catalog)
     for t in catalog.templates:
-        srv.insert("templates", pid, name=t.name, app="bash", playbook="run.sh")
         srv.script(t.name, "success", 0.05, log=[f"{t.name}: working"])
     return srv
 
@@ -264,10 +257,6 @@ def soak(n: int, seed: int) -> dict:
     return {"counts": counts, "faults": faults, "runs": runs, "tasks": tasks, "samples": tb_samples}
 
 
-def _ts(text: str | None) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else float("inf")
-
-
 def judge(runs: dict, tasks: dict) -> tuple[int, int, list[str]]:
     """(duplicates, unknown tasks, descriptions) from the server's tasks and the journal's runs."""
     def root(rid: int) -> int:
@@ -286,7 +275,7 @@ def judge(runs: dict, tasks: dict) -> tuple[int, int, list[str]]:
     for key, ts in by_step.items():
         ts.sort(key=lambda t: t["id"])
         for a, b in pairwise(ts):
-            if a["status"] == "success" or _ts(a["end"]) > _ts(b["created"]):
+            if a["status"] == "success" or epoch(a["end"]) > epoch(b["created"]):
                 dups.append(f"step {key}: task {b['id']} started while task {a['id']} was {a['status']}")
     notes = dups + [f"task {i} ({tasks[i]['message']!r}, {tasks[i]['status']}) is not in the journal" for i in unknown]
     return len(dups), len(unknown), notes
