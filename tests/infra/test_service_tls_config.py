@@ -5,7 +5,9 @@ Real Ansible renders the roles' own templates with the roles' own defaults and v
 repository's platform.yaml (domain otta.zone, public names matrix.otta.zone and otta.zone) and an
 inventory that hands every host the CA (``ralf_ca_cert_src``, as ralf's does); the nginx_tls
 variables are taken from the synapse role's tasks as written; the site is then checked by nginx
-itself (``nginx -t``) with a certificate from a platform CA.
+itself (``nginx -t``) with a certificate from a platform CA. Gitea, Semaphore, Vaultwarden and n8n
+render twice: on a host with the CA (PostgreSQL verified) and on one without (``ralf_ca_cert_src``
+empty: each service's former default).
 """
 
 from __future__ import annotations
@@ -34,6 +36,41 @@ def _synapse_nginx_vars() -> dict:
     return include["vars"]
 
 
+# The templates that hold each service's PostgreSQL connection.
+APP_TEMPLATES = {"gitea": ["app.ini"], "semaphore": ["config.json"], "vaultwarden": ["vaultwarden.env"],
+                 "n8n": ["n8n.env"]}
+APP_SECRETS = {
+    "postgres": {"GITEA_DB_PASSWORD": "g", "SEMAPHORE_DB_PASSWORD": "s", "VAULTWARDEN_DB_PASSWORD": "v",
+                 "N8N_DB_PASSWORD": "n"},
+    "gitea": {"GITEA_SECRET_KEY": "k"}, "vaultwarden": {"VAULTWARDEN_ADMIN_TOKEN": "t"},
+    "semaphore": {"SEMAPHORE_COOKIE_HASH": "h", "SEMAPHORE_COOKIE_ENCRYPTION": "e", "SEMAPHORE_ACCESS_KEY_ENCRYPTION": "a"},
+    "n8n": {"N8N_ENCRYPTION_KEY": "e"},
+}
+
+
+def _role_task(role: str, name: str) -> dict:
+    tasks = yaml.safe_load((ROLES / role / "tasks" / "main.yml").read_text())
+    (task,) = [t for t in tasks if t.get("name") == name]
+    return task
+
+
+def _app_play(out: Path, role: str, templates: list[str]) -> dict:
+    """Each template to ``<host>.<file>``; n8n also runs its role's CA task as written (dest and owner aside)."""
+    tasks: list[dict] = [{"name": f, "ansible.builtin.template": {
+        "src": str(ROLES / role / "templates" / f"{f}.j2"), "dest": f"{out}/{{{{ inventory_hostname }}}}.{f}"}}
+        for f in templates]
+    if role == "n8n":
+        ca_task = _role_task("n8n", "Write the CA n8n verifies PostgreSQL with")
+        copy = {k: v for k, v in ca_task["ansible.builtin.copy"].items() if k not in ("owner", "group")}
+        tasks.append({**ca_task, "ansible.builtin.copy": {**copy, "dest": f"{out}/{{{{ inventory_hostname }}}}.ca.pem"}})
+    return {"name": f"Render the {role} configuration", "hosts": role, "gather_facts": False,
+            "vars_files": [str(REPO / "ansible" / "vars" / "ralf.yml"),
+                           *(str(ROLES / role / d / "main.yml") for d in ("defaults", "vars")
+                             if (ROLES / role / d / "main.yml").exists())],
+            "vars": {"ralf_secrets_env": APP_SECRETS}, "handlers": [{"name": "Restart n8n", "ansible.builtin.debug": {}}],
+            "tasks": tasks}
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synapse-render")
@@ -49,7 +86,22 @@ def rendered(tmp_path_factory) -> Path:
         mail ansible_host=10.10.110.20
         [postgres]
         postgres ansible_host=10.10.20.10
-        """).format(py=sys.executable))
+        [gitea]
+        gitea-ca ansible_host=10.10.30.10
+        gitea-noca ansible_host=10.10.30.11 ralf_ca_cert_src=''
+        [semaphore]
+        semaphore-ca ansible_host=10.10.40.10
+        semaphore-noca ansible_host=10.10.40.11 ralf_ca_cert_src=''
+        [vaultwarden]
+        vaultwarden-ca ansible_host=10.10.40.30
+        vaultwarden-noca ansible_host=10.10.40.31 ralf_ca_cert_src=''
+        [n8n]
+        n8n-ca ansible_host=10.10.40.50 ralf_ca_cert_src={ca}
+        n8n-noca ansible_host=10.10.40.51 ralf_ca_cert_src=''
+        """).format(py=sys.executable, ca=out / "ca.pem"))
+    from ralf.pki import CA
+
+    CA(out / "ca.pem", out / "ca.key", common_name="render test CA").ensure()
     files = [ROLES / "synapse" / "defaults" / "main.yml", ROLES / "synapse" / "vars" / "main.yml",
              ROLES / "nginx_tls" / "defaults" / "main.yml"]
     play = [{
@@ -81,10 +133,11 @@ def rendered(tmp_path_factory) -> Path:
                   for f in ("pgsql-users.cf", "pgsql-domains.cf", "dovecot-sql.conf.ext", "main.cf")]
                  + [{"name": "psql environment", "ansible.builtin.copy": {
                      "content": "{{ mail_pg_environment | to_json }}", "dest": f"{out}/mail-pg-env.json"}}],
-    }]
+    }, *(_app_play(out, role, templates) for role, templates in APP_TEMPLATES.items())]
     (out / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     env = {**os.environ, "RALF_PLATFORM": str(REPO / "platform.yaml"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": str(out / "ansible-tmp"), "ANSIBLE_RETRY_FILES_ENABLED": "0"}
+           "ANSIBLE_LOCAL_TEMP": str(out / "ansible-tmp"), "ANSIBLE_RETRY_FILES_ENABLED": "0",
+           "ANSIBLE_FILTER_PLUGINS": ":".join(str(ROLES / r / "filter_plugins") for r in ("ralf_secrets", "vaultwarden"))}
     playbook = BIN / "ansible-playbook"
     r = subprocess.run([str(playbook) if playbook.exists() else "ansible-playbook", "-i", str(out / "inventory.ini"),
                         str(out / "play.yml")], env=env, capture_output=True, text=True, timeout=300)
@@ -169,3 +222,63 @@ def test_mail_verifies_postgresql_in_postfix_dovecot_and_its_own_psql(rendered):
     assert "sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt" in connect
     env = json.loads((rendered / "mail-pg-env.json").read_text())
     assert (env["PGSSLMODE"], env["PGSSLROOTCERT"]) == ("verify-full", "/etc/ssl/certs/ca-certificates.crt")
+
+
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def _ini_section(text: str, section: str) -> dict[str, str]:
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, comment_prefixes=(";", "#"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string("[top]\n" + text)
+    return dict(parser[section])
+
+
+def test_gitea_verifies_postgresql_for_its_address(rendered):
+    db = _ini_section((rendered / "gitea-ca.app.ini").read_text(), "database")
+    # Gitea builds postgres://gitea:...@HOST/<NAME up to ?>?<NAME after ?>&sslmode=<SSL_MODE> for lib/pq.
+    assert (db["HOST"], db["SSL_MODE"], db["NAME"]) == ("10.10.20.10:5432", "verify-full", f"gitea?sslrootcert={CA_BUNDLE}")
+    without = _ini_section((rendered / "gitea-noca.app.ini").read_text(), "database")
+    assert (without["SSL_MODE"], without["NAME"]) == ("disable", "gitea")
+
+
+def test_semaphore_verifies_postgresql_for_its_address(rendered):
+    pg = json.loads((rendered / "semaphore-ca.config.json").read_text())["postgres"]
+    assert pg["host"] == "10.10.20.10:5432"
+    assert pg["options"] == {"sslmode": "verify-full", "sslrootcert": CA_BUNDLE}
+    without = json.loads((rendered / "semaphore-noca.config.json").read_text())["postgres"]
+    assert without["options"] == {"sslmode": "disable"}
+
+
+def _env_value(path: Path, key: str) -> str | None:
+    from ralf import envfile
+
+    return envfile.read(path).get(key)
+
+
+def test_vaultwarden_verifies_postgresql_for_its_address(rendered):
+    from urllib.parse import parse_qs, urlsplit
+
+    url = urlsplit(_env_value(rendered / "vaultwarden-ca.vaultwarden.env", "DATABASE_URL") or "")
+    assert (url.scheme, url.hostname, url.port, url.path, url.username) == (
+        "postgresql", "10.10.20.10", 5432, "/vaultwarden", "vaultwarden")
+    assert parse_qs(url.query) == {"sslmode": ["verify-full"], "sslrootcert": [CA_BUNDLE]}
+    without = urlsplit(_env_value(rendered / "vaultwarden-noca.vaultwarden.env", "DATABASE_URL") or "")
+    assert parse_qs(without.query)["sslmode"] == ["prefer"]
+
+
+def test_n8n_verifies_postgresql_against_the_platform_ca(rendered):
+    env = rendered / "n8n-ca.n8n.env"
+    assert _env_value(env, "DB_POSTGRESDB_HOST") == "10.10.20.10"
+    # n8n reads the PEM from the _FILE path (DB_POSTGRESDB_SSL_CA itself would be taken as PEM text).
+    assert (_env_value(env, "DB_POSTGRESDB_SSL_ENABLED"), _env_value(env, "DB_POSTGRESDB_SSL_CA_FILE"),
+            _env_value(env, "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED")) == ("true", "/etc/n8n/postgres-ca.pem", "true")
+    assert _env_value(env, "DB_POSTGRESDB_SSL_CA") is None
+    # The file holds the platform CA itself, with no trailing whitespace for n8n to warn about.
+    ca = (rendered / "ca.pem").read_text()
+    assert (rendered / "n8n-ca.ca.pem").read_text() == ca.rstrip() and ca.startswith("-----BEGIN CERTIFICATE-----")
+    without = rendered / "n8n-noca.n8n.env"
+    assert not any(_env_value(without, k) for k in ("DB_POSTGRESDB_SSL_ENABLED", "DB_POSTGRESDB_SSL_CA_FILE"))
+    assert not (rendered / "n8n-noca.ca.pem").exists()
