@@ -84,6 +84,10 @@ class PostgresCheck(_CheckBase):
     kind: Literal["postgres"]
     host: Host | None = None
     port: int = Field(5432, ge=1, le=65535)
+    # With a CA (ca_file, else the platform's own CA): TLS required, the certificate verified for this name.
+    server_name: Hostname | None = None  # default: host
+    ca_file: str | None = None
+    insecure: bool = False  # explicit: TLS when offered, never verified
 
 
 class SmtpCheck(_CheckBase):

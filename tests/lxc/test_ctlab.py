@@ -286,14 +286,15 @@ try:
 except psycopg.OperationalError as e:
     print("refused:", e)
 else:
-    # Who talks to PostgreSQL over TLS right now (Synapse keeps a pool open).
-    rows = c.execute("SELECT DISTINCT a.usename FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-                     "WHERE s.ssl AND a.usename IS NOT NULL").fetchall()
+    # Who talks to PostgreSQL over TLS right now (Synapse keeps a pool open, n8n pings its own), and
+    # who without (a role name with "-plain").
+    rows = c.execute("SELECT DISTINCT a.usename || CASE WHEN s.ssl THEN '' ELSE '-plain' END FROM pg_stat_ssl s "
+                     "JOIN pg_stat_activity a USING (pid) WHERE a.usename IS NOT NULL").fetchall()
     print("verified", *sorted(r[0] for r in rows))
 """
 
 
-def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_uses_tls(lab):
+def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_and_n8n_use_tls(lab):
     pf, env, tmp = lab
     from ralf.pki import CA
 
@@ -301,7 +302,14 @@ def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_uses_tls
     pw = secret(tmp, "postgres.env", "POSTGRES_ADMIN_PASSWORD")
     good = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca)])
     words = good.stdout.split()
-    assert words[:1] == ["verified"] and "synapse" in words and "postgres" in words, good.stdout + good.stderr
+    assert words[:1] == ["verified"] and {"synapse", "n8n", "postgres"} <= set(words), good.stdout + good.stderr
+    assert not [w for w in words if w.endswith("-plain")], good.stdout  # nobody talks to PostgreSQL in the clear
+    n8n_env = in_ct(env, pf, "4030", ["cat", "/etc/n8n/n8n.env"]).stdout
+    assert "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED=true" in n8n_env and "DB_POSTGRESDB_SSL_CA_FILE=" in n8n_env
+    n8n_ca = in_ct(env, pf, "4030", ["cat", "/etc/n8n/postgres-ca.pem"]).stdout
+    assert n8n_ca == ca.read_text().rstrip()  # n8n verifies against the platform CA itself
+    journal = in_ct(env, pf, "4030", ["journalctl", "-u", "n8n", "--no-pager"]).stdout
+    assert "DB_POSTGRESDB_SSL_CA_FILE contained leading or trailing whitespace" not in journal
     other = CA(tmp / "pg-other-ca" / "ca.pem", tmp / "pg-other-ca" / "ca.key", common_name="not the platform CA")
     other.ensure()
     refused = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(other.cert_file)])

@@ -182,27 +182,58 @@ http {{
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture(scope="session")
-def postgres():
+def _postgres(settings: dict[str, str] | None = None, files: dict[str, Path] | None = None):
+    """A PostgreSQL server on 127.0.0.1 (a generator: yields its port, then stops it); ``files`` are
+    copied into its directory, owned by the server's user, and named in ``settings`` as ``{dir}/<name>``."""
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL binaries not found in {PG_BIN} (.ci/run installs postgresql)")
     d = Path(tempfile.mkdtemp(prefix="ralf-pg-"))
     prefix: list[str] = []
+    for name, src in (files or {}).items():
+        shutil.copy(src, d / name)
+        (d / name).chmod(0o600)  # PostgreSQL refuses a key others can read
     if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(d, "nobody")
+        for path in [d, *d.iterdir()]:
+            shutil.chown(path, "nobody")
         prefix = ["runuser", "-u", "nobody", "--"]
     port = free_port()
     data = d / "data"
     run = lambda *args: subprocess.run(prefix + list(args), check=True, capture_output=True, text=True)  # noqa: E731
     run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    extra = "".join(f" -c {k}={v.format(dir=d)}" for k, v in (settings or {}).items())
     run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(d / "log"), "-w", "-t", "30", "start",
-        "-o", f"-p {port} -k {d} -c listen_addresses={HOST} -c fsync=off")
+        "-o", f"-p {port} -k {d} -c listen_addresses={HOST} -c fsync=off{extra}")
     try:
         yield port
     finally:
         subprocess.run(prefix + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    yield from _postgres()
+
+
+@pytest.fixture(scope="session")
+def postgres_tls(certs):
+    """PostgreSQL with TLS on, one server per certificate of ``certs`` asked for: ``postgres_tls("good")``."""
+    servers: dict[str, int] = {}
+    running = []
+
+    def port(cert: str) -> int:
+        if cert not in servers:
+            crt, key = certs.pair(cert)
+            server = _postgres({"ssl": "on", "ssl_cert_file": "{dir}/server.crt", "ssl_key_file": "{dir}/server.key"},
+                               {"server.crt": crt, "server.key": key})
+            servers[cert] = next(server)
+            running.append(server)
+        return servers[cert]
+
+    yield port
+    for server in running:
+        next(server, None)
 
 
 # --------------------------------------------------------------------------- S3 (moto)

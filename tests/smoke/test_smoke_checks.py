@@ -214,6 +214,48 @@ def test_postgres_check_is_not_just_a_tcp_connect(run_one, nginx, open_port, clo
     assert (out.status, out.detail) == ("FAIL", "connection refused")
 
 
+def test_postgres_with_a_ca_verifies_the_certificate_for_the_name(run_one, postgres_tls, certs):
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("good"), "ca_file": str(certs.ca)})
+    assert out.status == "OK" and f"TLS verified for {HOST}" in out.detail and "28000" in out.detail, out.detail
+    assert out.cert_days_left == 90
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("good"), "ca_file": str(certs.ca),
+                   "server_name": "good.test"})
+    assert out.status == "OK" and "TLS verified for good.test" in out.detail, out.detail
+
+
+def test_postgres_with_a_ca_fails_on_a_foreign_expired_or_misnamed_certificate(run_one, postgres_tls, certs,
+                                                                             tmp_path):
+    from ralf.pki import CA
+
+    other = CA(tmp_path / "ca.pem", tmp_path / "ca.key", common_name="not the test CA")
+    other.ensure()
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("good"), "ca_file": str(other.cert_file)})
+    assert (out.status, out.detail) == ("FAIL", "certificate not trusted: unable to get local issuer certificate")
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("expired"), "ca_file": str(certs.ca)})
+    assert (out.status, out.detail) == ("FAIL", "certificate not trusted: certificate has expired")
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("wronghost"), "ca_file": str(certs.ca)})
+    assert out.status == "FAIL" and out.detail.startswith("certificate not trusted: IP address mismatch"), out.detail
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("good"), "ca_file": str(certs.ca),
+                   "server_name": "other.test"})
+    assert out.status == "FAIL" and out.detail.startswith("certificate not trusted: Hostname mismatch"), out.detail
+
+
+def test_postgres_with_a_ca_requires_tls(run_one, postgres, certs):
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres, "ca_file": str(certs.ca)})
+    assert (out.status, out.detail) == (
+        "FAIL", f"server refuses TLS (answered N to SSLRequest); its certificate is to be verified against {certs.ca}")
+
+
+def test_postgres_without_a_ca_takes_tls_unverified_and_says_so(run_one, postgres_tls, certs, tmp_path):
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("expired")})
+    assert out.status == "OK" and "TLS, not verified: no CA known" in out.detail, out.detail
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("expired"), "ca_file": str(certs.ca),
+                   "insecure": True})
+    assert out.status == "OK" and "TLS, trust NOT verified (insecure: true)" in out.detail, out.detail
+    out = run_one({"kind": "postgres", "host": HOST, "port": postgres_tls("good"), "ca_file": str(tmp_path / "none.pem")})
+    assert (out.status, out.detail) == ("FAIL", f"CA file {tmp_path / 'none.pem'} not found")
+
+
 # --------------------------------------------------------------------------- mail
 
 

@@ -334,23 +334,42 @@ _PG_NOT_READY = {"57P03", "57P01", "57P02", "58000", "53100"}
 
 
 def check_postgres(pc, ctx: Context) -> Outcome:
+    """With a CA known (the check's ca_file, else the platform's own), TLS is required and the
+    certificate verified for ``server_name`` (default: host), as PostgreSQL's clients with
+    sslmode=verify-full do; without one, TLS is taken when offered, unverified."""
     import ssl
 
-    t = pc.check.timeout
+    c = pc.check
+    t = c.timeout
+    name = c.server_name or pc.host
+    try:
+        ca = None if c.insecure else ca_file_of(ctx.platform, c.ca_file)
+        context = tls_context(ctx.platform, c.ca_file, False) if ca else tls_context(ctx.platform, None, True)
+    except FileNotFoundError as e:
+        return Outcome(FAIL, str(e))
     try:
         sock = socket.create_connection((pc.host, pc.port), timeout=t)
     except OSError as e:
         return Outcome(FAIL, _net_error(e, t))
+    days: int | None = None
     try:
         sock.sendall(_PG_SSL_REQUEST)
         answer = _recv_exact(sock, 1)
         if answer == b"S":
-            sock = tls_context(ctx.platform, None, True).wrap_socket(sock)
+            try:
+                sock = context.wrap_socket(sock, server_hostname=name)
+            except ssl.SSLCertVerificationError as e:
+                return Outcome(FAIL, f"certificate not trusted: {e.verify_message}")
+            der = sock.getpeercert(binary_form=True)
+            days = math.trunc(_days_left(cert_info(der).not_after)) if der else None
         elif answer != b"N":
             return Outcome(FAIL, f"not a PostgreSQL server (answered {answer!r} to SSLRequest)")
+        elif ca:
+            return Outcome(FAIL, f"server refuses TLS (answered N to SSLRequest); its certificate is to be verified against {ca}")
         params = b"user\0ralf_smoke\0database\0postgres\0application_name\0ralf-smoke\0\0"
         sock.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
-        tls = "TLS" if answer == b"S" else "no TLS"
+        tls = "no TLS" if answer == b"N" else f"TLS verified for {name}" if ca else (
+            f"TLS, {_trust_label(None, True)}" if c.insecure else "TLS, not verified: no CA known")
         for _ in range(64):  # AuthenticationOk, ParameterStatus..., BackendKeyData, then ReadyForQuery
             tag = _recv_exact(sock, 1)
             length = struct.unpack("!i", _recv_exact(sock, 4))[0]
@@ -361,21 +380,23 @@ def check_postgres(pc, ctx: Context) -> Outcome:
                 code = struct.unpack("!i", body[:4])[0]
                 if code != 0:
                     method = {3: "password", 5: "md5", 10: "SASL"}.get(code, f"method {code}")
-                    return Outcome(OK, f"server asks for authentication ({method}, {tls})")
+                    return Outcome(OK, f"server asks for authentication ({method}, {tls})", days)
             elif tag == b"E":
                 fields = {p[:1].decode(): p[1:].decode(errors="replace") for p in body.split(b"\0") if p}
                 sqlstate, msg = fields.get("C", ""), fields.get("M", "")
                 if sqlstate in _PG_NOT_READY:
-                    return Outcome(FAIL, f"server not ready: {msg} ({sqlstate})")
-                return Outcome(OK, f"server answered: {msg} ({sqlstate}, {tls})")
+                    return Outcome(FAIL, f"server not ready: {msg} ({sqlstate})", days)
+                return Outcome(OK, f"server answered: {msg} ({sqlstate}, {tls})", days)
             elif tag == b"Z":
-                return Outcome(OK, f"server accepted the session, ready for query ({tls})")
+                return Outcome(OK, f"server accepted the session, ready for query ({tls})", days)
             elif tag not in (b"S", b"K", b"N"):
                 return Outcome(FAIL, f"not a PostgreSQL server (unexpected message {tag!r})")
         return Outcome(FAIL, "no ReadyForQuery after 64 messages")
     except TimeoutError:
         return Outcome(FAIL, f"no protocol answer within {t:g} s")
-    except (ssl.SSLError, OSError, EOFError) as e:
+    except ssl.SSLError as e:
+        return Outcome(FAIL, _verify_message(e), days)
+    except (OSError, EOFError) as e:
         return Outcome(FAIL, f"protocol exchange failed: {_net_error(e, t)}")
     finally:
         sock.close()
