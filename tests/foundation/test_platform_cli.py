@@ -127,6 +127,7 @@ def test_inventory_hands_every_ct_platform_its_certificates_from_the_platform_ca
     hv = host_vars(default_platform, "n8n")
     assert hv["nginx_tls_cert_src"] == str(tmp_path / "tls" / "n8n" / "cert.pem")
     assert hv["ralf_ca_cert_src"] == str(tmp_path / "ca" / "ca.pem")
+    assert hv["ralf_tls_server_name"] == "n8n.homelab.lan"  # the certificate's name, for clients that connect by name
     # A CT that serves no TLS still trusts the CA: its services verify the others against it.
     assert host_vars(default_platform, "minio") == {"ralf_ca_cert_src": str(tmp_path / "ca" / "ca.pem")}
     assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"

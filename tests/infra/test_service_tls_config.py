@@ -63,6 +63,9 @@ def _app_play(out: Path, role: str, templates: list[str]) -> dict:
         ca_task = _role_task("n8n", "Write the CA n8n verifies PostgreSQL with")
         copy = {k: v for k, v in ca_task["ansible.builtin.copy"].items() if k not in ("owner", "group")}
         tasks.append({**ca_task, "ansible.builtin.copy": {**copy, "dest": f"{out}/{{{{ inventory_hostname }}}}.ca.pem"}})
+        hosts_task = _role_task("n8n", "Resolve PostgreSQL's certificate name to its address")
+        tasks.append({**hosts_task, "ansible.builtin.lineinfile": {
+            **hosts_task["ansible.builtin.lineinfile"], "path": f"{out}/{{{{ inventory_hostname }}}}.hosts", "create": True}})
     return {"name": f"Render the {role} configuration", "hosts": role, "gather_facts": False,
             "vars_files": [str(REPO / "ansible" / "vars" / "ralf.yml"),
                            *(str(ROLES / role / d / "main.yml") for d in ("defaults", "vars")
@@ -85,7 +88,7 @@ def rendered(tmp_path_factory) -> Path:
         [mail]
         mail ansible_host=10.10.110.20
         [postgres]
-        postgres ansible_host=10.10.20.10
+        postgres ansible_host=10.10.20.10 ralf_tls_server_name=postgres.homelab.lan
         [gitea]
         gitea-ca ansible_host=10.10.30.10
         gitea-noca ansible_host=10.10.30.11 ralf_ca_cert_src=''
@@ -269,9 +272,13 @@ def test_vaultwarden_verifies_postgresql_for_its_address(rendered):
     assert parse_qs(without.query)["sslmode"] == ["prefer"]
 
 
-def test_n8n_verifies_postgresql_against_the_platform_ca(rendered):
+def test_n8n_verifies_postgresql_against_the_platform_ca_for_its_certificates_name(rendered):
     env = rendered / "n8n-ca.n8n.env"
-    assert _env_value(env, "DB_POSTGRESDB_HOST") == "10.10.20.10"
+    # By name: node-postgres sends none for an IP address and Node would check the certificate for
+    # "localhost". The name is the one ralf's inventory says the certificate is issued for, and it
+    # resolves to PostgreSQL's address in the CT's /etc/hosts.
+    assert _env_value(env, "DB_POSTGRESDB_HOST") == "postgres.homelab.lan"
+    assert (rendered / "n8n-ca.hosts").read_text() == "10.10.20.10 postgres.homelab.lan\n"
     # n8n reads the PEM from the _FILE path (DB_POSTGRESDB_SSL_CA itself would be taken as PEM text).
     assert (_env_value(env, "DB_POSTGRESDB_SSL_ENABLED"), _env_value(env, "DB_POSTGRESDB_SSL_CA_FILE"),
             _env_value(env, "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED")) == ("true", "/etc/n8n/postgres-ca.pem", "true")
@@ -280,5 +287,7 @@ def test_n8n_verifies_postgresql_against_the_platform_ca(rendered):
     ca = (rendered / "ca.pem").read_text()
     assert (rendered / "n8n-ca.ca.pem").read_text() == ca.rstrip() and ca.startswith("-----BEGIN CERTIFICATE-----")
     without = rendered / "n8n-noca.n8n.env"
+    assert _env_value(without, "DB_POSTGRESDB_HOST") == "10.10.20.10"
+    assert not (rendered / "n8n-noca.hosts").exists()
     assert not any(_env_value(without, k) for k in ("DB_POSTGRESDB_SSL_ENABLED", "DB_POSTGRESDB_SSL_CA_FILE"))
     assert not (rendered / "n8n-noca.ca.pem").exists()

@@ -5,7 +5,8 @@ serves TLS (nginx in front of it, or an smtp/imaps check) gets ``tls/<service>/c
 ``key.pem`` for its name (the ``server_name`` its checks verify, else ``<hostname>.<internal
 domain>``), its public names (``public_names``: what its reverse proxy serves), the other names its
 checks verify, and its IP, renewed within 30 days of expiry on each Apply. The inventory hands them
-to the roles (``nginx_tls_cert_src``, ``ralf_tls_cert_src``) and every CT the CA itself
+to the roles (``nginx_tls_cert_src``, ``ralf_tls_cert_src``, and the name it is issued for,
+``ralf_tls_server_name``, for clients that must connect by name) and every CT the CA itself
 (``ralf_ca_cert_src``: the base role puts it into the system trust store, so services that talk TLS
 to each other verify against it); the smoke verifies against the CA.
 """
@@ -78,5 +79,6 @@ def host_vars(platform: Platform, service: str) -> dict[str, str]:
     d = cert_dir(platform, service)
     if (d / "cert.pem").is_file():
         out.update(nginx_tls_cert_src=str(d / "cert.pem"), nginx_tls_key_src=str(d / "key.pem"),
-                   ralf_tls_cert_src=str(d / "cert.pem"), ralf_tls_key_src=str(d / "key.pem"))
+                   ralf_tls_cert_src=str(d / "cert.pem"), ralf_tls_key_src=str(d / "key.pem"),
+                   ralf_tls_server_name=server_name(platform, platform.services[service]))
     return out
