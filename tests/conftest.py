@@ -21,7 +21,7 @@ LAB_PLATFORM = REPO / "examples" / "lab" / "platform.yaml"
 # headless Chromium, the fake Semaphore and Proxmox HTTP servers with their scripted tasks (real time), the
 # stand-in tofu/ansible programs, the deliberately slow HTTP stub. A test that uses one (directly or through
 # another fixture) belongs to the slow tier, so `pytest -m "not slow"` stays a fast loop (README, Development).
-SLOW_FIXTURES = frozenset({"nginx", "postgres", "s3", "lab", "lab_up", "pages", "fake", "fake216", "tls_fake", "sem",
+SLOW_FIXTURES = frozenset({"nginx", "postgres", "postgres_tls", "s3", "lab", "lab_up", "pages", "fake", "fake216", "tls_fake", "sem",
                            "pve", "fakes", "http_stub", "server"})
 
 
