@@ -110,9 +110,9 @@ def test_transport_selection(make_platform, default_platform):
 def test_local_transport_runs_for_real(make_platform):
     svc = make_platform({"svc": {}}).services["svc"]
     t = LocalTransport()
-    assert t.run(svc, "echo active; exit 0", 5) == ExecResult(0, "active\n", "")
-    assert t.run(svc, "echo inactive; exit 3", 5).rc == 3
-    res = t.run(svc, "definitely-not-a-command-ralf", 5)
+    assert t.run(svc, "echo active; exit 0", 30) == ExecResult(0, "active\n", "")
+    assert t.run(svc, "echo inactive; exit 3", 30).rc == 3
+    res = t.run(svc, "definitely-not-a-command-ralf", 30)
     assert res.rc == 127 and res.transport_error.startswith("command not found")
 
 
