@@ -30,7 +30,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
-from doubles.http import LocalServer
+from doubles.http import ServedDouble
 
 PREFIX = "/api/v1"
 MIN_INTERVAL = 600
@@ -56,8 +56,11 @@ def parse_duration(text: str) -> int | None:
     return h * 3600 + mi * 60 + s
 
 
-class FakeGitea:
+class FakeGitea(ServedDouble):
     """``with FakeGitea(tls=(cert, key)) as gitea: gitea.url`` — state is plain attributes tests can edit."""
+
+    thread_name = "fake-gitea"
+    url_path = "/"
 
     def __init__(self, *, tls: tuple[str, str], users: dict[str, str] | None = None, admins: set[str] | None = None,
                  sync_delay: float = 0.05) -> None:
@@ -71,35 +74,13 @@ class FakeGitea:
         self.requests: list[tuple[str, str, dict | None]] = []
         self.lock = threading.Lock()
         self._next_id = 1
-        self._server: LocalServer | None = None
         self._timers: list[threading.Timer] = []
-        self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeGitea:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = LocalServer(Handler, tls=self.tls)
-        self.url = self._server.url + "/"
-        self._server.start("fake-gitea")
-        return self
-
-    def stop(self) -> None:
+    def stopping(self) -> None:
         for t in self._timers:
             t.cancel()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeGitea:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def writes(self) -> list[tuple[str, str, dict | None]]:
         return [r for r in self.requests if r[0] != "GET"]
@@ -237,3 +218,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._serve("PATCH")
+
+
+FakeGitea.handler = _Handler  # defined after the double, which it serves

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -71,3 +71,37 @@ def serving(handler: type[BaseHTTPRequestHandler], tls: tuple[str, str] | None =
         yield server
     finally:
         server.stop()
+
+
+class ServedDouble:
+    """Base of the HTTP test doubles: ``start()``/``stop()`` or a ``with`` block serve the double on a
+    :class:`LocalServer`; its ``handler`` sees the double as ``server_fake``, :attr:`url` is set while it runs."""
+
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+    thread_name: ClassVar[str]
+    url_path: ClassVar[str] = ""  # appended to the server's address in :attr:`url`
+    tls: tuple[str, str] | None = None
+    url = ""
+    _server: LocalServer | None = None
+
+    def start(self) -> Self:
+        handler = type("Handler", (self.handler,), {"server_fake": self})
+        self._server = LocalServer(handler, tls=self.tls)
+        self.url = self._server.url + self.url_path
+        self._server.start(self.thread_name)
+        return self
+
+    def stopping(self) -> None:
+        """What the double ends before its server stops (timers, waiting requests)."""
+
+    def stop(self) -> None:
+        self.stopping()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

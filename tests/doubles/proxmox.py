@@ -17,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from doubles.http import LocalServer
+from doubles.http import ServedDouble
 
 PREFIX = "/api2/json"
 
@@ -30,8 +30,11 @@ FULL_PRIVILEGES = {
 }
 
 
-class FakeProxmox:
+class FakeProxmox(ServedDouble):
     """``with FakeProxmox(tls=(cert, key)) as pve: pve.url`` — state is plain attributes tests can edit."""
+
+    thread_name = "fake-proxmox"
+    url_path = PREFIX
 
     def __init__(self, *, tls: tuple[str, str], node: str = "pve-deploy", token_id: str = "root@pam!ralf",
                  token_secret: str = "fake-token-secret", version: str = "8.2.4") -> None:
@@ -56,32 +59,8 @@ class FakeProxmox:
         self.tasks: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.lock = threading.Lock()
-        self._server: LocalServer | None = None
-        self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeProxmox:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = LocalServer(Handler, tls=self.tls)
-        self.url = self._server.url + PREFIX
-        self._server.start("fake-proxmox")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeProxmox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def writes(self) -> list[tuple[str, str, dict]]:
         return [r for r in self.requests if r[0] != "GET"]
@@ -184,3 +163,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+
+FakeProxmox.handler = _Handler  # defined after the double, which it serves

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from doubles.http import LocalServer
+from doubles.http import ServedDouble
 from doubles.semaphore import ws
 from doubles.semaphore.auth import AuthApi
 from doubles.semaphore.bodies import BadRequest
@@ -53,8 +53,10 @@ class _Undecodable:
     """The body was not JSON: 400 on every authenticated route (the public ones may not read it)."""
 
 
-class FakeSemaphore(AuthApi, ProjectsApi, ObjectsApi, TasksApi, FaultsApi):
+class FakeSemaphore(ServedDouble, AuthApi, ProjectsApi, ObjectsApi, TasksApi, FaultsApi):
     """A running fake server. ``with FakeSemaphore(version="2.10") as sem: ... sem.url, sem.token``."""
+
+    thread_name = "fake-semaphore"
 
     def __init__(
         self,
@@ -98,8 +100,6 @@ class FakeSemaphore(AuthApi, ProjectsApi, ObjectsApi, TasksApi, FaultsApi):
         self.token = self._new_token()
         self._public = self.public_routes()
         self._routes = self.routes()
-        self._server: LocalServer | None = None
-        self.url = ""
 
     def routes(self) -> list[Route]:
         """Every route behind authentication, in the order they are tried."""
@@ -107,30 +107,10 @@ class FakeSemaphore(AuthApi, ProjectsApi, ObjectsApi, TasksApi, FaultsApi):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeSemaphore:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = LocalServer(Handler, tls=self.tls)
-        self.url = self._server.url
-        self._server.start("fake-semaphore")
-        return self
-
-    def stop(self) -> None:
+    def stopping(self) -> None:
         self._shutdown.set()
         for ev in list(self._stop_events.values()):
             ev.set()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeSemaphore:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ direct state access
 
@@ -269,3 +249,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve  # type: ignore[assignment]
+
+
+FakeSemaphore.handler = _Handler  # defined after the double, which it serves
