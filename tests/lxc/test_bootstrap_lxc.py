@@ -43,8 +43,10 @@ def test_bootstrap_brings_up_the_labs_phase1_and_a_rerun_changes_nothing(tmp_pat
     env = dict(os.environ, RALF_STATE_DIR=str(tmp_path / "state"), COLUMNS="200", ANSIBLE_NOCOLOR="1",
                PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     env.pop("RALF_PLATFORM", None)
-    secrets = tmp_path / "state" / NAME / "secrets"
-    env["RALF_SECRETS_DIR"] = str(secrets)
+    # the platform file's own secrets directory ({state_dir}/ctlab/secrets, under this test's state dir):
+    # its smoke checks name the platform CA there
+    secrets = tmp_path / "state" / "ctlab" / "secrets"
+    env.pop("RALF_SECRETS_DIR", None)
     try:
         first = ralf(env, "bootstrap", "--platform", str(pf))
         out = first.stdout + first.stderr
