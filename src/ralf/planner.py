@@ -19,11 +19,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ralf.catalog import PLATFORM_TARGET, Catalog
 from ralf.errors import UsageError
-from ralf.serial import Record
+from ralf.serial import Record, record
 
 if TYPE_CHECKING:  # a plan without --changed never needs git (ralf.changes imports subprocess)
     from ralf.changes import ChangeSet
@@ -31,18 +31,15 @@ if TYPE_CHECKING:  # a plan without --changed never needs git (ralf.changes impo
 CLEANROOM = "cleanroom"
 
 
-@dataclass(frozen=True)
-class Step(Record):
-    json_fields = ("template", "kind", "stacks", "target", "reason")
-
+class Step(NamedTuple):  # a NamedTuple like the catalog's records (see there)
     template: str
     kind: Literal["apply", "smoke"]
     stacks: tuple[str, ...] = ()
     target: str | None = None
     reason: str = ""
 
-
-    def json_shape(self, data: dict) -> dict:
+    def to_dict(self) -> dict:
+        data = record(self)  # template, kind, stacks, target, reason
         del data["target" if self.kind == "apply" else "stacks"]
         return data
 

@@ -33,7 +33,8 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, Record):
         return obj.to_dict()
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple: a record, not a list
-        return {name: to_data(getattr(obj, name)) for name in obj._fields}
+        to_dict = getattr(obj, "to_dict", None)
+        return to_data(to_dict()) if callable(to_dict) else {name: to_data(getattr(obj, name)) for name in obj._fields}
     if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
         return {name: to_data(getattr(obj, name)) for name in _field_names(obj)}
     if isinstance(obj, PurePath):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ralf.errors import UsageError
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):  # a NamedTuple: made at start-up, ~10x cheaper to define than a dataclass
     name: str
     meaning: str
     default: str = ""
