@@ -16,13 +16,13 @@ import pytest
 import yaml
 from doubles.gitea import FakeGitea
 from doubles.proxmox import FakeProxmox
+from local_tls import local_tls
 
 from ralf.bootstrap import bootstrap
 from ralf.bootstrap.proxmox_api import ProxmoxApi
 from ralf.catalog import Catalog
 from ralf.deploy import Reporter
 from ralf.loader import load_platform
-from ralf.pki import CA
 from ralf.smoke.results import CheckResult, ServiceResult, SmokeReport
 
 TOKEN_ID, TOKEN_SECRET = "root@pam!ralf", "fake-token-secret"
@@ -107,9 +107,7 @@ class Smokes:
 
 @pytest.fixture
 def tls(tmp_path):
-    ca = CA(tmp_path / "pve-ca" / "ca.pem", tmp_path / "pve-ca" / "ca.key", common_name="fake pve CA")
-    ca.issue(tmp_path / "pve-tls", "localhost", ["127.0.0.1"])
-    return ca.cert_file, (str(tmp_path / "pve-tls" / "cert.pem"), str(tmp_path / "pve-tls" / "key.pem"))
+    return local_tls(tmp_path / "pve", "fake pve CA")
 
 
 @pytest.fixture

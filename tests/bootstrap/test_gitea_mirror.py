@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from doubles.gitea import FakeGitea
+from local_tls import local_tls
 
 from ralf.gitea.api import GiteaApi, GiteaError
 from ralf.gitea.mirror import DESCRIPTION, duration_seconds, ensure_mirror, sync_mirror
@@ -20,9 +21,7 @@ REPO = "/api/v1/repos/ralf/RALF"
 
 @pytest.fixture
 def tls(tmp_path):
-    ca = CA(tmp_path / "ca" / "ca.pem", tmp_path / "ca" / "ca.key", common_name="test platform CA")
-    ca.issue(tmp_path / "tls", "localhost", ["127.0.0.1"])
-    return str(ca.cert_file), (str(tmp_path / "tls" / "cert.pem"), str(tmp_path / "tls" / "key.pem"))
+    return local_tls(tmp_path, "test platform CA")
 
 
 @pytest.fixture

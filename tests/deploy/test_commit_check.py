@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from local_tls import local_tls
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "op", "GIT_AUTHOR_EMAIL": "op@example.test", "GIT_COMMITTER_NAME": "op",
            "GIT_COMMITTER_EMAIL": "op@example.test"}
@@ -98,11 +99,7 @@ GITEA_USER, GITEA_PASSWORD = "ralf", "gitea-admin-password"
 
 @pytest.fixture
 def gitea_tls(tmp_path):
-    from ralf.pki import CA
-
-    ca = CA(tmp_path / "ca" / "ca.pem", tmp_path / "ca" / "ca.key", common_name="test platform CA")
-    ca.issue(tmp_path / "gitea-tls", "localhost", ["127.0.0.1"])
-    return ca.cert_file, (str(tmp_path / "gitea-tls" / "cert.pem"), str(tmp_path / "gitea-tls" / "key.pem"))
+    return local_tls(tmp_path / "gitea", "test platform CA")
 
 
 @pytest.fixture
