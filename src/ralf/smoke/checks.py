@@ -17,6 +17,7 @@ from datetime import UTC
 from typing import Any
 
 from ralf import settings
+from ralf.smoke.reasons import net_error, verify_message
 from ralf.smoke.results import FAIL, OK, WARN, CheckStatus
 
 
@@ -38,18 +39,6 @@ class Context:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _net_error(e: BaseException, timeout: float) -> str:
-    if isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return f"no answer within {timeout:g} s"
-    if isinstance(e, ConnectionResetError):
-        return "connection reset by peer"
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror.lower()
-    return str(e) or type(e).__name__
 
 
 def tls_context(platform, ca_file: str | None, insecure: bool):
@@ -99,16 +88,6 @@ def _trust_label(ca_file: str | None, insecure: bool) -> str:
     if insecure:
         return "trust NOT verified (insecure: true)"
     return "trusted via CA file" if ca_file else "trusted via system store"
-
-
-def _verify_message(e: BaseException) -> str:
-    import ssl
-
-    if isinstance(e, ssl.SSLCertVerificationError):
-        return f"certificate not trusted: {e.verify_message}"
-    if isinstance(e, ssl.SSLError):
-        return f"TLS handshake failed: {e.reason or e}"
-    return str(e)
 
 
 @dataclass
@@ -171,7 +150,7 @@ def check_tcp(pc, ctx: Context) -> Outcome:
         with socket.create_connection((pc.host, pc.port), timeout=t):
             return Outcome(OK, "connected")
     except OSError as e:
-        return Outcome(FAIL, _net_error(e, t))
+        return Outcome(FAIL, net_error(e, t))
 
 
 def check_http(pc, ctx: Context) -> Outcome:
@@ -250,7 +229,7 @@ def check_tls(pc, ctx: Context) -> Outcome:
     except ssl.SSLError as e:
         return Outcome(FAIL, f"TLS handshake failed: {e.reason or e}")
     except OSError as e:
-        return Outcome(FAIL, _net_error(e, t))
+        return Outcome(FAIL, net_error(e, t))
     if not der:
         return Outcome(FAIL, "TLS handshake gave no certificate")
     info = cert_info(der)
@@ -276,9 +255,9 @@ def check_tls(pc, ctx: Context) -> Outcome:
         except FileNotFoundError as e:
             return Outcome(FAIL, str(e), cert_days_left=whole)
         except ssl.SSLError as e:
-            return Outcome(FAIL, _verify_message(e), cert_days_left=whole)
+            return Outcome(FAIL, verify_message(e), cert_days_left=whole)
         except OSError as e:
-            return Outcome(FAIL, _net_error(e, t), cert_days_left=whole)
+            return Outcome(FAIL, net_error(e, t), cert_days_left=whole)
     trust = _trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)
     if whole < c.warn_days:
         return Outcome(WARN, f"certificate expires in {whole} days (warn below {c.warn_days}), {trust}", whole)
@@ -350,7 +329,7 @@ def check_postgres(pc, ctx: Context) -> Outcome:
     try:
         sock = socket.create_connection((pc.host, pc.port), timeout=t)
     except OSError as e:
-        return Outcome(FAIL, _net_error(e, t))
+        return Outcome(FAIL, net_error(e, t))
     days: int | None = None
     try:
         sock.sendall(_PG_SSL_REQUEST)
@@ -395,9 +374,9 @@ def check_postgres(pc, ctx: Context) -> Outcome:
     except TimeoutError:
         return Outcome(FAIL, f"no protocol answer within {t:g} s")
     except ssl.SSLError as e:
-        return Outcome(FAIL, _verify_message(e), days)
+        return Outcome(FAIL, verify_message(e), days)
     except (OSError, EOFError) as e:
-        return Outcome(FAIL, f"protocol exchange failed: {_net_error(e, t)}")
+        return Outcome(FAIL, f"protocol exchange failed: {net_error(e, t)}")
     finally:
         sock.close()
 
@@ -447,9 +426,9 @@ def check_smtp(pc, ctx: Context) -> Outcome:
     except smtplib.SMTPException as e:
         return Outcome(FAIL, f"SMTP error: {e}")
     except ssl.SSLError as e:
-        return Outcome(FAIL, _verify_message(e))
+        return Outcome(FAIL, verify_message(e))
     except OSError as e:
-        return Outcome(FAIL, _net_error(e, c.timeout))
+        return Outcome(FAIL, net_error(e, c.timeout))
 
 
 def check_imaps(pc, ctx: Context) -> Outcome:
@@ -467,9 +446,9 @@ def check_imaps(pc, ctx: Context) -> Outcome:
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
     except ssl.SSLError as e:
-        return Outcome(FAIL, _verify_message(e))
+        return Outcome(FAIL, verify_message(e))
     except OSError as e:
-        return Outcome(FAIL, _net_error(e, c.timeout))
+        return Outcome(FAIL, net_error(e, c.timeout))
     if greeting.startswith(("* OK", "* PREAUTH")):
         return Outcome(OK, f"IMAP greeting over TLS, {_trust_label(ca_file_of(ctx.platform, c.ca_file), c.insecure)}")
     return Outcome(FAIL, f"no IMAP greeting (got {greeting[:40]!r})")

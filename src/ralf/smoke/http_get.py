@@ -13,6 +13,8 @@ import http.client
 import ssl
 from urllib.parse import urlsplit
 
+from ralf.smoke.reasons import net_error, verify_message
+
 HEADERS = {"Accept": "*/*", "User-Agent": "ralf-smoke"}
 
 
@@ -53,23 +55,15 @@ def get(url: str, timeout: float, context: ssl.SSLContext | None, server_name: s
         r = conn.getresponse()
         body = r.read()  # the whole answer, as a browser would, before the connection is closed
         return r.status, body.decode(r.headers.get_content_charset() or "utf-8", errors="replace") if read_body else ""
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
-    except ssl.SSLCertVerificationError as e:
-        return f"certificate not trusted: {e.verify_message}"
     except ssl.SSLError as e:
-        return f"TLS handshake failed: {e.reason or e}"
-    except http.client.RemoteDisconnected:
+        return verify_message(e)
+    except http.client.RemoteDisconnected:  # a ConnectionResetError too: before the network errors
         return "the server closed the connection without an answer"
     except http.client.HTTPException as e:
         return f"not a valid HTTP answer ({type(e).__name__})"
     except LookupError:
         return "the body's charset is unknown"
-    except ConnectionRefusedError:
-        return "connection refused"
-    except ConnectionResetError:
-        return "connection reset by peer"
     except OSError as e:
-        return e.strerror.lower() if e.strerror else str(e) or type(e).__name__
+        return net_error(e, timeout)
     finally:
         conn.close()
