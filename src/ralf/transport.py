@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -59,6 +59,12 @@ def run_argv(argv: list[str], timeout: float) -> ExecResult:
     return ExecResult(done.returncode, done.stdout, done.stderr, timed_out=done.timed_out)
 
 
+def _sh(script: str) -> str:
+    """A batch script for a remote login shell, run by ``sh`` (dash on Debian: one write per block; bash may
+    split a block and another's could land in between)."""
+    return shlex.join(["sh", "-c", script])
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
@@ -86,9 +92,59 @@ class Transport:
     def run(self, service, command: str, timeout: float) -> ExecResult:
         raise NotImplementedError
 
+    # At most this many commands in one batch (:mod:`ralf.transport_batch`), run one after another or all
+    # at once: small sequential batches on this machine, side by side on its cores (a shell's forks cost
+    # CPU here); large parallel ones where each batch costs an SSH connection and pct exec is slow.
+    batch_size = 8
+    batch_parallel = False
+
+    def batch_key(self, service) -> str | None:
+        """Where one process can run this service's commands together with others' of the same key
+        (:mod:`ralf.transport_batch`); None: each command runs alone."""
+        return None
+
+    def run_many(self, items: Sequence[tuple[object, str, float]]) -> list[ExecResult]:
+        """Run (service, command, timeout) items that share a :meth:`batch_key`: one process for all of
+        them, each with its own result as :meth:`run` would give it. A command whose result is lost in
+        the batch (garbled output) runs again alone."""
+        if len(items) == 1 or self.batch_key(items[0][0]) is None:
+            return [self.run(s, c, t) for s, c, t in items]
+        from ralf import transport_batch
+
+        token = transport_batch.new_token()
+        text = transport_batch.script([self._inner(s, c) for s, c, _ in items], token, parallel=self.batch_parallel)
+        whole = self._run_script(items[0][0], text, max(t for _, _, t in items))
+        found = transport_batch.parse(whole.stdout, token, len(items))
+        results = []
+        for (s, c, t), got in zip(items, found, strict=True):
+            if got is not None:
+                results.append(self._judge(ExecResult(*got), c))
+            elif whole.transport_error is not None:
+                results.append(whole)
+            elif whole.timed_out:
+                results.append(ExecResult(process.TIMED_OUT, "", "", timed_out=True))
+            else:
+                results.append(self.run(s, c, t))
+        return results
+
+    def _inner(self, service, command: str) -> str:
+        """The shell command that runs ``command`` for ``service`` where the batch script runs."""
+        raise NotImplementedError
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        """Run a batch script at the place ``service``'s :meth:`batch_key` names."""
+        raise NotImplementedError
+
+    def _judge(self, res: ExecResult, command: str) -> ExecResult:
+        """A command's own result as :meth:`run` reports it (e.g. exit 127 as a transport error)."""
+        return res
+
 
 @dataclass
 class _SshBase(Transport):
+    batch_size = 64  # few connections: sshd refuses a burst of them (MaxStartups)
+    batch_parallel = True
+
     user: str = "root"
     key_file: str | None = None
     connect_timeout: int = 5
@@ -154,10 +210,18 @@ class PctTransport(_SshBase):
         return self._run_ssh(self._ssh(host, shlex.join(command)), f"{self.user}@{host}", timeout)
 
     def argv(self, service, command: str) -> list[str]:
+        return self._ssh(self._host(service) or "", self._inner(service, command))
+
+    def batch_key(self, service) -> str | None:
+        return self._target(service)  # one SSH connection to the node for the CTs' commands
+
+    def _inner(self, service, command: str) -> str:
         # pct runs argv directly (no shell in the CT); re-quoting keeps the words intact through
         # the node's login shell.
-        remote = shlex.join(["pct", "exec", str(service.ct_id), "--", *shlex.split(command)])
-        return self._ssh(self._host(service) or "", remote)
+        return shlex.join(["pct", "exec", str(service.ct_id), "--", *shlex.split(command)])
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        return self._run_ssh(self._ssh(self._host(service) or "", _sh(script)), self._target(service), timeout)
 
 
 @dataclass
@@ -174,6 +238,15 @@ class SshTransport(_SshBase):
 
     def argv(self, service, command: str) -> list[str]:
         return self._ssh(service.ip, command)
+
+    def batch_key(self, service) -> str | None:
+        return self._target(service)
+
+    def _inner(self, service, command: str) -> str:
+        return command
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        return self._run_ssh(self._ssh(service.ip, _sh(script)), self._target(service), timeout)
 
 
 @dataclass
@@ -194,18 +267,35 @@ class LxcTransport(Transport):
         return f"ct {service.ct_id}"
 
     def argv(self, service, command: str) -> list[str]:
+        return self._containers().attach_argv(str(service.ct_id), shlex.split(command))
+
+    def run(self, service, command: str, timeout: float) -> ExecResult:
+        return self._down() or self.runner(self.argv(service, command), timeout)
+
+    def batch_key(self, service) -> str | None:
+        return f"ct {service.ct_id}"  # one after another: a hung CT holds only its own commands
+
+    def _inner(self, service, command: str) -> str:
+        return shlex.join(self._containers().attach_argv(str(service.ct_id), shlex.split(command), wrap=False))
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        from ralf.backends.lxc import netns
+
+        return self._down() or self.runner(netns.lxc_argv(self.netns, ["sh", "-c", script]), timeout)
+
+    def _containers(self):
         from pathlib import Path
 
         from ralf.backends.lxc.containers import Containers
 
-        return Containers(self.netns, Path(self.lxc_path)).attach_argv(str(service.ct_id), shlex.split(command))
+        return Containers(self.netns, Path(self.lxc_path))
 
-    def run(self, service, command: str, timeout: float) -> ExecResult:
+    def _down(self) -> ExecResult | None:
         from ralf.backends.lxc import netns
 
-        if not netns.exists(self.netns):
-            return ExecResult(255, "", "", transport_error=f"the LXC node is down (no network namespace {self.netns})")
-        return self.runner(self.argv(service, command), timeout)
+        if netns.exists(self.netns):
+            return None
+        return ExecResult(255, "", "", transport_error=f"the LXC node is down (no network namespace {self.netns})")
 
 
 @dataclass
@@ -219,7 +309,18 @@ class LocalTransport(Transport):
         return ["sh", "-c", command]
 
     def run(self, service, command: str, timeout: float) -> ExecResult:
-        res = self.runner(self.argv(service, command), timeout)
+        return self._judge(self.runner(self.argv(service, command), timeout), command)
+
+    def batch_key(self, service) -> str | None:
+        return "local"
+
+    def _inner(self, service, command: str) -> str:
+        return command
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        return self.runner(["sh", "-c", script], timeout)
+
+    def _judge(self, res: ExecResult, command: str) -> ExecResult:
         if res.transport_error is None and res.rc == 127:
             return res._replace(transport_error=f"command not found: {_first_line(res.stderr) or command}")
         return res

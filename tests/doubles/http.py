@@ -20,6 +20,8 @@ class LocalServer(ThreadingHTTPServer):
     """``LocalServer(handler, tls=(cert, key))``: listens on 127.0.0.1, a free port; :attr:`url` once bound."""
 
     daemon_threads = True
+    # a real server's backlog (nginx: 511), not socketserver's 5: the smoke connects to every service at once
+    request_queue_size = 512
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], tls: tuple[str, str] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), handler)

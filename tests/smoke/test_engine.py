@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import threading
 
 import pytest
@@ -114,22 +115,56 @@ def test_broken_transport_warns_and_the_run_goes_on(web):
     assert s.checks[-1].status == "OK"
 
 
-def test_pct_transport_through_the_engine(make_platform):
-    calls = []
+# `pct` on a fake Proxmox node: records its words and answers like systemctl in a CT whose nginx is stopped.
+FAKE_PCT = """#!/bin/sh
+echo "$*" >> "$(dirname "$0")/pct.log"
+shift 3
+case "$*" in *nginx*) echo inactive; exit 3;; *) echo active;; esac
+"""
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A runner standing in for ssh to the node: the node's shell runs the remote command with the fake pct."""
+    (tmp_path / "pct").write_text(FAKE_PCT)
+    (tmp_path / "pct").chmod(0o755)
+    calls: list[list[str]] = []
 
     def runner(argv, timeout):
         calls.append(argv[-2:])
-        return ExecResult(3, "inactive\n", "") if "nginx" in argv[-1] else ExecResult(0, "active\n", "")
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+        done = subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True, timeout=timeout, env=env)
+        return ExecResult(done.returncode, done.stdout, done.stderr)
 
+    def ran() -> list[str]:
+        log = tmp_path / "pct.log"
+        return sorted(log.read_text().splitlines()) if log.exists() else []
+
+    return runner, calls, ran
+
+
+def test_pct_transport_through_the_engine_one_ssh_for_the_node(make_platform, node):
+    runner, calls, ran = node
     p = make_platform({"svc": {"ct_id": 4242, "checks": [
         {"kind": "unit", "unit": "app"}, {"kind": "unit", "unit": "nginx"}, {"kind": "app_port", "port": 3000},
-    ]}})
-    report = run_smoke("svc", p, transport=PctTransport(host="pve.test", runner=runner))
-    s = report.services[0]
-    assert sorted(calls) == [["root@pve.test", "pct exec 4242 -- systemctl is-active app"],
-                             ["root@pve.test", "pct exec 4242 -- systemctl is-active nginx"]]
-    assert s.diagnosis == "svc: FAIL at service in CT — unit nginx is inactive (exit 3)"
-    assert s.checks[2].status == "SKIPPED"
+    ]}, "other": {"ct_id": 4243, "checks": [{"kind": "unit", "unit": "app"}]}})
+    report = run_smoke("platform", p, transport=PctTransport(host="pve.test", runner=runner))
+    # the three unit checks of two CTs on one node came together: one ssh connection, each its own pct exec
+    assert [c[0] for c in calls] == ["root@pve.test"] and calls[0][1].startswith("sh -c ")
+    assert ran() == ["exec 4242 -- systemctl is-active app", "exec 4242 -- systemctl is-active nginx",
+                     "exec 4243 -- systemctl is-active app"]
+    svc, other = report.services
+    assert svc.diagnosis == "svc: FAIL at service in CT — unit nginx is inactive (exit 3)"
+    assert [c.status for c in svc.checks] == ["OK", "FAIL", "SKIPPED"]
+    assert other.status == "OK" and other.checks[0].detail == "active"
+
+
+def test_a_lone_command_runs_as_the_transport_runs_it(make_platform, node):
+    runner, calls, ran = node
+    p = make_platform({"svc": {"ct_id": 4242, "checks": [{"kind": "unit", "unit": "app"}]}})
+    assert run_smoke("svc", p, transport=PctTransport(host="pve.test", runner=runner)).ok
+    assert calls == [["root@pve.test", "pct exec 4242 -- systemctl is-active app"]]
+    assert ran() == ["exec 4242 -- systemctl is-active app"]
 
 
 def test_services_run_in_parallel_and_one_by_one_with_concurrency_1(make_platform, http_stub):

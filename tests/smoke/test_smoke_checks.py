@@ -95,7 +95,8 @@ def test_http_sends_one_plain_get_straight_to_the_endpoint(run_one, http_stub, c
 @pytest.mark.parametrize(("answer", "detail"), [
     (None, "no answer within 0.3 s"),  # accepts, never answers
     (b"", "the server closed the connection without an answer"),
-    (b"SSH-2.0-OpenSSH_9.2\r\n", "not a valid HTTP answer (BadStatusLine)"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not a valid HTTP answer (it began 'SSH-2.0-OpenSSH_9.2')"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "not a valid HTTP answer (it began 'HTTP/1.1 200 OK')"),
 ])
 def test_http_endpoint_that_does_not_answer_http_fails_clearly(run_one, answer, detail):
     server = socket.socket()

@@ -8,6 +8,7 @@ imports (httpx, ssl, minio, cryptography) happen inside the functions so ``ralf 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import socket
 import struct
@@ -36,6 +37,7 @@ class Context:
     platform: Any  # ralf.model.Platform
     transport: Any  # ralf.transport.Transport
     retry_interval: float = 1.0
+    batcher: Any = None  # ralf.transport_batch.Batcher: the engine's, for commands in CTs
 
 
 # --------------------------------------------------------------------------- helpers
@@ -144,18 +146,19 @@ def _days_left(not_after) -> float:
 # --------------------------------------------------------------------------- check kinds
 
 
-def check_tcp(pc, ctx: Context) -> Outcome:
-    t = pc.check.timeout
-    try:
-        with socket.create_connection((pc.host, pc.port), timeout=t):
-            return Outcome(OK, "connected")
-    except OSError as e:
-        return Outcome(FAIL, net_error(e, t))
+async def check_tcp(pc, ctx: Context) -> Outcome:
+    from ralf.smoke.http_get import tcp_connect
+
+    problem = await tcp_connect(pc.host, pc.port, pc.check.timeout)
+    return Outcome(OK, "connected") if problem is None else Outcome(FAIL, problem)
 
 
-def check_http(pc, ctx: Context) -> Outcome:
+async def check_http(pc, ctx: Context) -> Outcome:
     """GET the URL (redirects not followed; :mod:`ralf.smoke.http_get`) until it answers as expected or the
     check's deadline passes."""
+    import asyncio
+    from urllib.parse import urlsplit
+
     from ralf.smoke.http_get import get
 
     c = pc.check
@@ -165,13 +168,15 @@ def check_http(pc, ctx: Context) -> Outcome:
         context = tls_context(ctx.platform, c.ca_file, c.insecure) if https else None
     except FileNotFoundError as e:
         return Outcome(FAIL, str(e))
+    parts = urlsplit(c.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     start = time.monotonic()
     attempts = 0
     problem = ""
     while True:
         attempts += 1
-        answer = get(c.url, c.timeout, context, c.server_name if https else None,
-                     read_body=c.body_contains is not None)
+        answer = await get(pc.host, pc.port, target, c.timeout, context, c.server_name if https else None,
+                           read_body=c.body_contains is not None)
         if isinstance(answer, str):
             problem = answer
         else:
@@ -188,7 +193,7 @@ def check_http(pc, ctx: Context) -> Outcome:
         elapsed = time.monotonic() - start
         if elapsed + ctx.retry_interval > c.deadline:
             break
-        time.sleep(ctx.retry_interval)
+        await asyncio.sleep(ctx.retry_interval)
     if attempts > 1:
         problem += f" ({attempts} attempts in {time.monotonic() - start:.0f} s)"
     return Outcome(FAIL, problem)
@@ -271,10 +276,18 @@ def shell_command(template: str, **values) -> str:
     return template.format_map({k: shlex.quote(str(v)) if v != "" else "" for k, v in values.items()})
 
 
-def check_unit(pc, ctx: Context) -> Outcome:
+async def in_ct(ctx: Context, command: str, timeout: float):
+    """Run ``command`` in the service's CT: through the run's batcher (:mod:`ralf.transport_batch`) when the
+    engine gave one, else straight through the transport."""
+    if ctx.batcher is not None:
+        return await ctx.batcher.run(ctx.service, command, timeout)
+    return ctx.transport.run(ctx.service, command, timeout)
+
+
+async def check_unit(pc, ctx: Context) -> Outcome:
     c = pc.check
     cmd = shell_command(ctx.platform.exec.unit_command, unit=c.unit, host=ctx.service.ip, port="")
-    res = ctx.transport.run(ctx.service, cmd, c.timeout)
+    res = await in_ct(ctx, cmd, c.timeout)
     if res.transport_error:
         return Outcome(WARN, f"could not check: {res.transport_error}")
     if res.timed_out:
@@ -289,10 +302,10 @@ def check_unit(pc, ctx: Context) -> Outcome:
                    else f"unit {c.unit} is not active (exit {res.rc})")
 
 
-def check_app_port(pc, ctx: Context) -> Outcome:
+async def check_app_port(pc, ctx: Context) -> Outcome:
     c = pc.check
     cmd = shell_command(ctx.platform.exec.port_command, host=c.host, port=c.port, unit="")
-    res = ctx.transport.run(ctx.service, cmd, c.timeout)
+    res = await in_ct(ctx, cmd, c.timeout)
     if res.transport_error:
         return Outcome(WARN, f"could not check: {res.transport_error}")
     if res.timed_out:
@@ -557,7 +570,28 @@ CHECKS = {
 
 def run_check(pc, ctx: Context) -> Outcome:
     """Run one planned check; an unexpected exception becomes a FAIL with its type, never a traceback."""
+    import asyncio
+
     try:
-        return CHECKS[pc.kind](pc, ctx)
+        fn = CHECKS[pc.kind]
+        return asyncio.run(fn(pc, ctx)) if inspect.iscoroutinefunction(fn) else fn(pc, ctx)
     except Exception as e:  # noqa: BLE001 - a smoke run must report, not crash
-        return Outcome(FAIL, f"check crashed: {type(e).__name__}: {e}")
+        return _crashed(e)
+
+
+async def run_check_async(pc, ctx: Context, pool) -> Outcome:
+    """:func:`run_check` on the engine's event loop: the network checks on the loop itself, the others
+    (blocking libraries: ssl handshakes, minio, the PostgreSQL probe) in ``pool``."""
+    import asyncio
+
+    try:
+        fn = CHECKS[pc.kind]
+        if inspect.iscoroutinefunction(fn):
+            return await fn(pc, ctx)
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, pc, ctx)
+    except Exception as e:  # noqa: BLE001 - a smoke run must report, not crash
+        return _crashed(e)
+
+
+def _crashed(e: Exception) -> Outcome:
+    return Outcome(FAIL, f"check crashed: {type(e).__name__}: {e}")

@@ -1,69 +1,133 @@
-"""One plain GET for the smoke's HTTP check, with the standard library's ``http.client``.
+"""The smoke's network primitives on an event loop: a TCP connect and one plain HTTP GET.
 
-A request costs a fraction of an ``httpx`` one's CPU (no client, pool, cookies or auth machinery), and
-that CPU decides a smoke run's time when every service of a target is checked at once under one
-interpreter lock. One connection per request; redirects are never followed; like curl in the original's
-smoke.sh, and unlike httpx, no ``*_PROXY`` from the environment is used: the endpoints are the platform's
-own. Every failure comes back as a one-line reason, never an exception.
+One event loop serves every service of a smoke run, so 200 endpoints waiting for their answers cost
+neither 200 threads nor the interpreter lock they would fight over. The GET speaks HTTP/1.1 through
+``h11`` (the sans-IO parser under httpx), one connection per request, redirects never followed; like
+curl in the original's smoke.sh, and unlike httpx, no ``*_PROXY`` from the environment is used: the
+endpoints are the platform's own. Every failure comes back as a one-line reason, never an exception.
 """
 
 from __future__ import annotations
 
-import http.client
+import asyncio
+import ipaddress
+import socket
 import ssl
-from urllib.parse import urlsplit
+
+import h11
 
 from ralf.smoke.reasons import net_error, verify_message
 
-HEADERS = {"Accept": "*/*", "User-Agent": "ralf-smoke"}
+HEADERS = [("Accept", "*/*"), ("User-Agent", "ralf-smoke"), ("Connection", "close")]
+_READ = 65536
 
 
-class HttpsConnection(http.client.HTTPSConnection):
-    """HTTPS to an address whose certificate is verified for ``server_name``, which is also sent as SNI."""
-
-    def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext, server_name: str) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.server_name = server_name
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)  # type: ignore[attr-defined]
-
-
-def get(url: str, timeout: float, context: ssl.SSLContext | None, server_name: str | None = None, *,
-        read_body: bool = False) -> tuple[int, str] | str:
-    """GET ``url``: (status, body text, empty unless ``read_body``), or why there was no answer.
-
-    ``context``: the TLS client context for an https URL (None for http). ``timeout`` bounds the connect
-    and each read. ``server_name`` (https): the name the certificate must be valid for, sent as SNI and
-    Host while the connection goes to the URL's address.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if context is not None else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = dict(HEADERS)
-    conn: http.client.HTTPConnection
-    if context is None:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    else:
-        conn = HttpsConnection(host, port, timeout=timeout, context=context, server_name=server_name or host)
-        if server_name:
-            headers["Host"] = server_name if port == 443 else f"{server_name}:{port}"
+async def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connected non-blocking socket, trying each address of ``host`` in turn as
+    :func:`socket.create_connection` does (``timeout`` for each); raises the last :class:`OSError`."""
+    loop = asyncio.get_running_loop()
     try:
-        conn.request("GET", target, headers=headers)
-        r = conn.getresponse()
-        body = r.read()  # the whole answer, as a browser would, before the connection is closed
-        return r.status, body.decode(r.headers.get_content_charset() or "utf-8", errors="replace") if read_body else ""
+        ip = ipaddress.ip_address(host)
+        infos = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+    except ValueError:  # a name: resolve it (in a thread, as the loop does)
+        found = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        infos = [(family, addr) for family, _, _, _, addr in found]
+    last: OSError = OSError(f"no address for {host}")
+    for family, addr in infos:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+            return sock
+        except OSError as e:  # TimeoutError is one too
+            sock.close()
+            last = e
+        except BaseException:
+            sock.close()
+            raise
+    raise last
+
+
+async def tcp_connect(host: str, port: int, timeout: float) -> str | None:
+    """None when ``host:port`` accepts a connection within ``timeout``, else why not."""
+    try:
+        sock = await connect(host, port, timeout)
+    except OSError as e:
+        return net_error(e, timeout)
+    sock.close()
+    return None
+
+
+async def get(url_host: str, port: int, target: str, timeout: float, context: ssl.SSLContext | None,
+              server_name: str | None = None, *, read_body: bool = False) -> tuple[int, str] | str:
+    """GET ``target`` from ``url_host:port``: (status, body text, empty unless ``read_body``), or why there
+    was no answer.
+
+    ``context``: the TLS client context for https (None for http). ``timeout`` bounds the connect, the
+    handshake and each read. ``server_name`` (https): the name the certificate must be valid for, sent as
+    SNI and Host while the connection goes to the URL's address.
+    """
+    try:
+        sock = await connect(url_host, port, timeout)
+    except OSError as e:
+        return net_error(e, timeout)
+    host = server_name or url_host
+    default_port = 443 if context is not None else 80
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            sock=sock, ssl=context, server_hostname=host if context is not None else None), timeout)
+        return await _exchange(reader, writer, host if port == default_port else f"{host}:{port}", target, timeout,
+                               read_body)
     except ssl.SSLError as e:
         return verify_message(e)
-    except http.client.RemoteDisconnected:  # a ConnectionResetError too: before the network errors
-        return "the server closed the connection without an answer"
-    except http.client.HTTPException as e:
-        return f"not a valid HTTP answer ({type(e).__name__})"
-    except LookupError:
-        return "the body's charset is unknown"
     except OSError as e:
         return net_error(e, timeout)
     finally:
-        conn.close()
+        if writer is not None:
+            writer.transport.abort()  # no close handshake to wait for: the answer is read
+        else:
+            sock.close()
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str,
+                    timeout: float, read_body: bool) -> tuple[int, str] | str:
+    conn = h11.Connection(h11.CLIENT)
+    writer.write(conn.send(h11.Request(method="GET", target=target, headers=[("Host", host), *HEADERS])))
+    writer.write(conn.send(h11.EndOfMessage()))
+    status, charset, body, first = 0, "utf-8", bytearray(), b""
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError:
+            if not first:
+                return "the server closed the connection without an answer"
+            line = first.split(b"\n", 1)[0].strip().decode("latin-1")[:40]
+            return f"not a valid HTTP answer (it began {line!r})"  # e.g. 'SSH-2.0-OpenSSH_9.2': the wrong port
+        if event is h11.NEED_DATA:
+            data = await asyncio.wait_for(reader.read(_READ), timeout)
+            first = first or data
+            conn.receive_data(data)
+        elif isinstance(event, h11.Response):
+            status, charset = event.status_code, _charset(event.headers)
+        elif isinstance(event, h11.Data):
+            if read_body:
+                body += event.data
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            break
+    if not read_body:
+        return status, ""
+    try:
+        return status, body.decode(charset, errors="replace")
+    except LookupError:
+        return "the body's charset is unknown"
+
+
+def _charset(headers) -> str:
+    for name, value in headers:
+        if name == b"content-type":
+            for param in value.decode("latin-1").split(";")[1:]:
+                key, _, val = param.strip().partition("=")
+                if key.lower() == "charset" and val:
+                    return val.strip('"')
+    return "utf-8"
