@@ -113,7 +113,9 @@ class Transport:
 
         token = transport_batch.new_token()
         text = transport_batch.script([self._inner(s, c) for s, c, _ in items], token, parallel=self.batch_parallel)
-        whole = self._run_script(items[0][0], text, max(t for _, _, t in items))
+        # all at once: the longest command's time; one after another: their times added up
+        budget = max(t for _, _, t in items) if self.batch_parallel else sum(t for _, _, t in items)
+        whole = self._run_script(items[0][0], text, budget)
         found = transport_batch.parse(whole.stdout, token, len(items))
         results = []
         for (s, c, t), got in zip(items, found, strict=True):

@@ -63,6 +63,7 @@ def _platform_text(name: str, root: Path) -> str:
             units: [ssh]
             checks:
               - {{kind: unit, unit: ssh}}
+              - {{kind: unit, unit: systemd-journald}}
               - {{kind: tcp, name: box-ssh, port: 22}}
               - {{kind: app_port, name: box-sshd, port: 22}}
         """)
@@ -167,7 +168,11 @@ def test_smoke_through_lxc_attach(node):
     try:
         broken = run_smoke("box", platform)
         assert not broken.ok
+        # both unit checks went in one batch (one shell in the node's namespace, an lxc-attach each)
         assert broken.services[0].failed_layer == "service in CT"
+        units = {c.name: (c.status, c.detail) for c in broken.services[0].checks if c.kind == "unit"}
+        assert units["box-ssh"][0] == "FAIL" and units["box-ssh"][1].startswith("unit ssh is inactive")
+        assert units["box-systemd-journald"] == ("OK", "active")
     finally:
         n.containers.attach("900", ["systemctl", "start", "ssh"])
 

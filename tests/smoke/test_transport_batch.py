@@ -85,9 +85,12 @@ def test_local_batch_runs_once_and_judges_each_command(svc):
 
 
 def test_a_command_past_the_time_limit_times_out_and_those_before_it_stand(svc):
-    got = LocalTransport().run_many([(svc, "echo active", 0.5), (svc, "sleep 30", 0.5), (svc, "echo never", 0.5)])
+    # one after another, the batch has the commands' times added up (1 s); the last one never ran
+    got = LocalTransport().run_many([(svc, "echo active", 0.5), (svc, "sleep 30", 0.25), (svc, "echo never", 0.25)])
     assert got[0] == ExecResult(0, "active\n", "")
-    assert got[1].timed_out and got[2].timed_out  # one after another: the last one never ran
+    assert got[1].timed_out and got[2].timed_out
+    slow = LocalTransport().run_many([(svc, "sleep 0.4; echo a", 0.3), (svc, "sleep 0.4; echo b", 0.6)])
+    assert [r.stdout for r in slow] == ["a\n", "b\n"]  # 0.8 s in all, within 0.9 s though each beyond 0.3 s
 
 
 def test_all_at_once_a_slow_command_holds_no_other(svc):
