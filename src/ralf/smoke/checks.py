@@ -1,8 +1,10 @@
 """One function per check kind: ``run_check(planned, ctx) -> Outcome``.
 
 Every function turns every failure it can meet (refused, timeout, bad certificate, wrong answer)
-into an :class:`Outcome` with a one-line detail; nothing here raises for a dead server. Heavy
-imports (httpx, ssl, minio, cryptography) happen inside the functions so ``ralf --help`` stays fast.
+into an :class:`Outcome` with a one-line detail; nothing here raises for a dead server. The checks that
+wait on the network or a CT (tcp, http/https, unit, app_port) are coroutines, run on the engine's event
+loop (:func:`run_check_async`); the others use blocking libraries and run in its threads. Heavy imports
+(ssl, minio, cryptography) happen inside the functions so ``ralf --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -147,19 +150,19 @@ def _days_left(not_after) -> float:
 
 
 async def check_tcp(pc, ctx: Context) -> Outcome:
-    from ralf.smoke.http_get import tcp_connect
+    from ralf.smoke.net import tcp_connect
 
     problem = await tcp_connect(pc.host, pc.port, pc.check.timeout)
     return Outcome(OK, "connected") if problem is None else Outcome(FAIL, problem)
 
 
 async def check_http(pc, ctx: Context) -> Outcome:
-    """GET the URL (redirects not followed; :mod:`ralf.smoke.http_get`) until it answers as expected or the
+    """GET the URL (redirects not followed; :mod:`ralf.smoke.net`) until it answers as expected or the
     check's deadline passes."""
     import asyncio
     from urllib.parse import urlsplit
 
-    from ralf.smoke.http_get import get
+    from ralf.smoke.net import get
 
     c = pc.check
     https = c.url.startswith("https://")
@@ -554,7 +557,7 @@ def _s3_bucket_exists(endpoint: str, bucket: str, creds: tuple[str, str], region
         http.clear()
 
 
-CHECKS = {
+CHECKS: dict[str, Callable[[Any, Context], Any]] = {
     "tcp": check_tcp,
     "http": check_http,
     "https": check_http,

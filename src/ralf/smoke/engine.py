@@ -71,7 +71,7 @@ def run_smoke(
 
     with platform_network(platform):
         try:
-            services = asyncio.run(run.target(tgt.services, deadline))
+            services = asyncio.run(run.target(list(tgt.services), deadline))
         finally:
             # On an interruption, return at once; blocking checks already running end on their own
             # timeouts instead of holding the caller until every deadline has passed.

@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+from typing import Any
 
 import h11
 
@@ -26,6 +27,7 @@ async def connect(host: str, port: int, timeout: float) -> socket.socket:
     """A connected non-blocking socket, trying each address of ``host`` in turn as
     :func:`socket.create_connection` does (``timeout`` for each); raises the last :class:`OSError`."""
     loop = asyncio.get_running_loop()
+    infos: list[tuple[int, Any]]
     try:
         ip = ipaddress.ip_address(host)
         infos = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
