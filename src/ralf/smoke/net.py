@@ -10,6 +10,7 @@ endpoints are the platform's own. Every failure comes back as a one-line reason,
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -28,10 +29,10 @@ async def connect(host: str, port: int, timeout: float) -> socket.socket:
     :func:`socket.create_connection` does (``timeout`` for each); raises the last :class:`OSError`."""
     loop = asyncio.get_running_loop()
     infos: list[tuple[int, Any]]
-    try:
-        ip = ipaddress.ip_address(host)
-        infos = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
-    except ValueError:  # a name: resolve it (in a thread, as the loop does)
+    family = _address_family(host)
+    if family is not None:
+        infos = [(family, (host, port))]
+    else:  # a name: resolve it (in a thread, as the loop does)
         found = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
         infos = [(family, addr) for family, _, _, _, addr in found]
     last: OSError = OSError(f"no address for {host}")
@@ -48,6 +49,15 @@ async def connect(host: str, port: int, timeout: float) -> socket.socket:
             sock.close()
             raise
     raise last
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_family(host: str) -> int | None:
+    """AF_INET or AF_INET6 for an address, None for a name (the platform's hosts are mostly addresses)."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return None
 
 
 async def tcp_connect(host: str, port: int, timeout: float) -> str | None:
