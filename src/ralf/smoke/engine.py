@@ -97,6 +97,9 @@ class _Run:
         self.on_check = on_check
         self.concurrency = concurrency
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smoke")
+        # Commands for the same place that come together (200 services' unit checks on one lab host, the
+        # CTs of one Proxmox node) run in one process instead of one each: see ralf.transport_batch.
+        self.batcher = Batcher(transport, self.pool)
         self.progress: dict[str, tuple[ServiceResult, str]] = {}  # each service's result so far, its layer now
         self.closed = False  # after the deadline, checks that still finish report to no one
 
@@ -105,9 +108,6 @@ class _Run:
             self.on_check(name, r)
 
     async def target(self, names: list[str], deadline: float | None) -> list[ServiceResult]:
-        # Commands for the same place that come together (200 services' unit checks on one lab host, the
-        # CTs of one Proxmox node) run in one process instead of one each: see ralf.transport_batch.
-        self.batcher = Batcher(self.transport, self.pool)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def gated(name: str) -> ServiceResult:
