@@ -196,7 +196,7 @@ class _Run:
             r.cert_days_left = outcome.cert_days_left
             return notify(r)
 
-        if self.serial:
+        if self.serial or len(indices) == 1:
             return {i: await timed(i) for i in indices}
         return dict(zip(indices, await asyncio.gather(*(timed(i) for i in indices)), strict=True))
 

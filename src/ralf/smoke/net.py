@@ -33,14 +33,16 @@ async def connect(host: str, port: int, timeout: float) -> socket.socket:
     if family is not None:
         infos = [(family, (host, port))]
     else:  # a name: resolve it (in a thread, as the loop does)
-        found = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        async with asyncio.timeout(timeout):
+            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         infos = [(family, addr) for family, _, _, _, addr in found]
     last: OSError = OSError(f"no address for {host}")
     for family, addr in infos:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+            async with asyncio.timeout(timeout):  # no task of its own, as wait_for makes in Python 3.11
+                await loop.sock_connect(sock, addr)
             return sock
         except OSError as e:  # TimeoutError is one too
             sock.close()
@@ -87,8 +89,9 @@ async def get(url_host: str, port: int, target: str, timeout: float, context: ss
     default_port = 443 if context is not None else 80
     writer = None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            sock=sock, ssl=context, server_hostname=host if context is not None else None), timeout)
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                sock=sock, ssl=context, server_hostname=host if context is not None else None)
         return await _exchange(reader, writer, host if port == default_port else f"{host}:{port}", target, timeout,
                                read_body)
     except ssl.SSLError as e:
@@ -117,7 +120,8 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
             line = first.split(b"\n", 1)[0].strip().decode("latin-1")[:40]
             return f"not a valid HTTP answer (it began {line!r})"  # e.g. 'SSH-2.0-OpenSSH_9.2': the wrong port
         if event is h11.NEED_DATA:
-            data = await asyncio.wait_for(reader.read(_READ), timeout)
+            async with asyncio.timeout(timeout):
+                data = await reader.read(_READ)
             first = first or data
             conn.receive_data(data)
         elif isinstance(event, h11.Response):
