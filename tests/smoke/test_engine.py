@@ -318,3 +318,32 @@ def test_a_silent_endpoint_does_not_hold_the_others_and_the_target_deadline_ends
 def test_a_bad_deadline_is_a_usage_error(web):
     with pytest.raises(UsageError, match="deadline"):
         run_smoke("web", web, deadline=0)
+
+
+def test_on_check_is_called_in_the_callers_thread(web):
+    threads = set()
+    run_smoke("web", web, on_check=lambda service, result: threads.add(threading.current_thread()))
+    assert threads == {threading.current_thread()}  # a progress display needs no lock
+
+
+def test_many_services_unit_checks_cost_a_few_processes(make_platform, tmp_path):
+    units_dir = tmp_path / "units"
+    units_dir.mkdir()
+    for i in range(40):
+        (units_dir / f"u{i}").touch()
+    p = make_platform({f"s{i}": {"checks": [{"kind": "unit", "unit": f"u{i}"}]} for i in range(40)}
+                      | {"gone": {"checks": [{"kind": "unit", "unit": "missing"}]}},
+                      exec_={"transport": "local", "unit_command": f"test -e {units_dir}/{{unit}}"})
+    runs = []
+    real = LocalTransport().runner
+
+    def runner(argv, timeout):
+        runs.append(argv)
+        return real(argv, timeout)
+
+    report = run_smoke("platform", p, transport=LocalTransport(runner=runner))
+    # the 41 unit checks come in the loop's first turn: 6 batches of at most 8 (LocalTransport.batch_size)
+    assert len(runs) == 6 and all(argv[:2] == ["sh", "-c"] for argv in runs)
+    by = {s.name: s for s in report.services}
+    assert all(by[f"s{i}"].status == "OK" for i in range(40))
+    assert by["gone"].diagnosis == "gone: FAIL at service in CT — unit missing is not active (exit 1)"
