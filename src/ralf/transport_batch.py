@@ -23,12 +23,17 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-# One command: its stderr captured, its stdout captured (a subshell each, so that an `exit` in the command
-# ends only the command; trailing newlines are lost, as in any command substitution), then printed with its
-# exit code as one block: "<token> <i>\n<stderr>\n<token> <exit code>\n<stdout>\n<token> <i> end".
-_ONE = ("_ralf_e=$( {{ _ralf_o=$( eval {cmd} 2>&4 ); _ralf_c=$?; "
-        "printf '\\n%s %s\\n%s' \"$_ralf_t\" \"$_ralf_c\" \"$_ralf_o\"; }} 4>&1 ); "
-        "printf '%s {i}\\n%s\\n%s {i} end\\n' \"$_ralf_t\" \"$_ralf_e\" \"$_ralf_t\"")
+# Each command prints one block: "<token> <i>\n<stderr>\n<token> <exit code>\n<stdout>\n<token> <i> end".
+# Its stdout is captured by a command substitution, a subshell, so that an `exit` in the command ends only the
+# command (trailing newlines are lost, as in any command substitution).
+# All at once: its stderr is captured too, and the whole block printed at its end (one write).
+_AT_ONCE = ("( _ralf_e=$( {{ _ralf_o=$( eval {cmd} 2>&4 ); _ralf_c=$?; "
+            "printf '\\n%s %s\\n%s' \"$_ralf_t\" \"$_ralf_c\" \"$_ralf_o\"; }} 4>&1 ); "
+            "printf '%s {i}\\n%s\\n%s {i} end\\n' \"$_ralf_t\" \"$_ralf_e\" \"$_ralf_t\" ) &")
+# One after another: nothing else writes meanwhile, so its stderr goes straight into its block (fd 3, the
+# script's stdout) and a command costs one fork.
+_IN_TURN = ("printf '%s {i}\\n' \"$_ralf_t\"; _ralf_o=$( eval {cmd} 2>&3 ); _ralf_c=$?; "
+            "printf '\\n%s %s\\n%s\\n%s {i} end\\n' \"$_ralf_t\" \"$_ralf_c\" \"$_ralf_o\" \"$_ralf_t\"")
 
 
 def new_token() -> str:
@@ -40,8 +45,9 @@ def script(commands: Sequence[str], token: str, *, parallel: bool) -> str:
 
     ``parallel``: all at once, each in a background subshell (where commands are slow, as ``pct exec`` is);
     else one after another, which costs a third of the forks (where a batch's commands are quick)."""
-    lines = [f"_ralf_t={token}"]
-    lines += [(f"( {_ONE} ) &" if parallel else _ONE).format(cmd=shlex.quote(c), i=i) for i, c in enumerate(commands)]
+    one = _AT_ONCE if parallel else _IN_TURN
+    lines = [f"_ralf_t={token}"] + ([] if parallel else ["exec 3>&1"])
+    lines += [one.format(cmd=shlex.quote(c), i=i) for i, c in enumerate(commands)]
     if parallel:
         lines.append("wait")
     return "\n".join(lines) + "\n"
