@@ -80,11 +80,79 @@ def _gc_paused() -> Iterator[None]:
 def _load_yaml(text: str) -> Any:
     with _gc_paused():
         try:
-            return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
+            return _load_with(_UniqueKeyLoader, text)
         except yaml.YAMLError:
             if _FastBase is yaml.SafeLoader:
                 raise
-        return yaml.load(text, Loader=_UniquePureLoader)  # noqa: S506 - raises the same error, worded the pure way
+        return _load_with(_UniquePureLoader, text)  # raises the same error, worded the pure way
+
+
+def _load_with(loader_class: type, text: str) -> Any:
+    """``yaml.load(text, Loader=loader_class)``, with the plain part of the document built directly.
+
+    A platform file is maps, lists and plain scalars; PyYAML's constructor spends most of a load on its
+    generality (a state machine of generators, a lookup per node). Those nodes are built here the way it builds
+    them; a document with anything else (an alias, a merge key, another tag, a duplicate key, a value its
+    constructor would refuse) is handed to the constructor whole, so its values and errors stay PyYAML's own.
+    """
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _plain(node, set())
+        except _NotPlain:
+            return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+class _NotPlain(Exception):
+    """The document holds something only PyYAML's constructor builds."""
+
+
+_STR, _NULL, _BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("str", "null", "bool", "int", "float"))
+_MAP, _SEQ = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_BOOLS = yaml.constructor.SafeConstructor.bool_values
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_SCALARS = {_INT: _CONSTRUCTOR.construct_yaml_int, _FLOAT: _CONSTRUCTOR.construct_yaml_float}
+
+
+def _plain(node: yaml.Node, seen: set[int]) -> Any:
+    """What SafeConstructor makes of a plain node (map, list, str, null, bool, int, float); else _NotPlain."""
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL and node.value.lower() in _BOOLS:
+            return _BOOLS[node.value.lower()]
+        if tag in (_INT, _FLOAT):
+            try:  # the constructor's own conversion (0x, 0o, 1_000, sexagesimal, .inf); an explicit !!int x fails
+                return _SCALARS[tag](node)
+            except (ValueError, IndexError):
+                raise _NotPlain from None
+        raise _NotPlain
+    if id(node) in seen:  # an alias: the constructor shares the object (or finds the recursion)
+        raise _NotPlain
+    seen.add(id(node))
+    if tag == _SEQ and isinstance(node, yaml.SequenceNode):
+        return [_plain(item, seen) for item in node.value]
+    if tag != _MAP or not isinstance(node, yaml.MappingNode):
+        raise _NotPlain
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):  # a list or map as a key: the constructor's error
+            raise _NotPlain
+        # most keys and values are plain strings: taken here without a call (a merge key << has a tag of its own)
+        key = key_node.value if key_node.tag == _STR else _plain(key_node, seen)
+        if key in out:  # the duplicate key's error comes from the constructor
+            raise _NotPlain
+        out[key] = value_node.value if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode) \
+            else _plain(value_node, seen)
+    return out
 
 
 def resolve_platform_path(path: str | os.PathLike | None) -> Path:

@@ -11,22 +11,62 @@ Unknown keys are errors everywhere (``extra="forbid"``) so that a typo cannot pa
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Sized
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from ralf import settings, values
-from ralf.values import AbsPath, Bucket, Host, Hostname, KeyPrefix, Text, UnitName, Url, UserName, Word
+from ralf import settings
+from ralf.values import (
+    AbsPath,
+    AfterValidator,
+    Bucket,
+    Host,
+    Hostname,
+    IpAddress,
+    KeyPrefix,
+    Text,
+    UnitName,
+    Url,
+    UserName,
+    Word,
+    https_url,
+    ip,
+)
 
 STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
 
 
+def _check_name(v: str) -> str:
+    if not NAME.match(v):
+        raise ValueError(f"expected a lower-case name (letters, digits, - or _), got {v!r}")
+    return v
+
+
+def _at_least_one(what: str) -> Callable[[Any], Any]:
+    def check(v: Sized) -> Sized:
+        if not v:
+            raise ValueError(f"expected at least one {what}")
+        return v
+
+    return check
+
+
+def _service_names(v: dict) -> dict:
+    for name in v:
+        _check_name(name)
+    return _at_least_one("service")(v)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
 class Strict(BaseModel):
     # no .inf / .nan anywhere: a deadline of .inf would retry forever
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False, protected_namespaces=())
 
 
 # --------------------------------------------------------------------------- checks
@@ -40,12 +80,12 @@ class _CheckBase(Strict):
 class TcpCheck(_CheckBase):
     kind: Literal["tcp"]
     host: Host | None = None  # default: the service's IP
-    port: int = Field(ge=1, le=65535)
+    port: Port
 
 
 class HttpCheck(_CheckBase):
     kind: Literal["http", "https"]
-    url: str
+    url: Url
     expect_status: list[int] | None = None  # default: any 2xx/3xx; redirects are not followed
     body_contains: str | None = None
     deadline: float = Field(10.0, ge=0, description="keep retrying a failing endpoint this long")
@@ -53,16 +93,11 @@ class HttpCheck(_CheckBase):
     ca_file: str | None = None
     insecure: bool = False  # explicit: skip certificate verification
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return values.url(v)
-
 
 class TlsCheck(_CheckBase):
     kind: Literal["tls"]
     host: Host | None = None
-    port: int = Field(443, ge=1, le=65535)
+    port: Port = 443
     server_name: Hostname | None = None  # hostname the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
@@ -76,14 +111,14 @@ class UnitCheck(_CheckBase):
 
 class AppPortCheck(_CheckBase):
     kind: Literal["app_port"]
-    port: int = Field(ge=1, le=65535)
+    port: Port
     host: Host = "127.0.0.1"
 
 
 class PostgresCheck(_CheckBase):
     kind: Literal["postgres"]
     host: Host | None = None
-    port: int = Field(5432, ge=1, le=65535)
+    port: Port = 5432
     # With a CA (ca_file, else the platform's own CA): TLS required, the certificate verified for this name.
     server_name: Hostname | None = None  # default: host
     ca_file: str | None = None
@@ -93,7 +128,7 @@ class PostgresCheck(_CheckBase):
 class SmtpCheck(_CheckBase):
     kind: Literal["smtp"]
     host: Host | None = None
-    port: int = Field(25, ge=1, le=65535)
+    port: Port = 25
     starttls: bool = True
     server_name: Hostname | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
@@ -103,7 +138,7 @@ class SmtpCheck(_CheckBase):
 class ImapsCheck(_CheckBase):
     kind: Literal["imaps"]
     host: Host | None = None
-    port: int = Field(993, ge=1, le=65535)
+    port: Port = 993
     server_name: Hostname | None = None  # name the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
@@ -124,33 +159,28 @@ Check = Annotated[
 # --------------------------------------------------------------------------- sections
 
 
+def _cidr(v: str) -> str:
+    try:
+        ipaddress.ip_network(v, strict=True)
+    except ValueError as e:
+        raise ValueError(f"expected a network like 10.10.0.0/16 ({e})") from None
+    return v
+
+
+def _ips(v: list[str]) -> list[str]:
+    for address in v:
+        ip(address)
+    return v
+
+
+# Checks of one field are Annotated[..., AfterValidator(f)] types rather than field_validator methods: the same
+# check, place and message, and pydantic makes the model and its validator faster (ralf plan's start-up).
+
+
 class Network(Strict):
-    cidr: str
-    gateway: str | None = None
-    dns: list[str] = []
-
-    @field_validator("dns")
-    @classmethod
-    def _dns(cls, v: list[str]) -> list[str]:
-        for ip in v:
-            _ip(ip)
-        return v
-
-    @field_validator("cidr")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        try:
-            ipaddress.ip_network(v, strict=True)
-        except ValueError as e:
-            raise ValueError(f"expected a network like 10.10.0.0/16 ({e})") from None
-        return v
-
-    @field_validator("gateway")
-    @classmethod
-    def _gateway(cls, v: str | None) -> str | None:
-        if v is not None:
-            _ip(v)
-        return v
+    cidr: Annotated[str, AfterValidator(_cidr)]
+    gateway: IpAddress | None = None
+    dns: Annotated[list[str], AfterValidator(_ips)] = []
 
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -163,8 +193,15 @@ class ProxmoxNode(Strict):
     ssh_host: Host | None = None
 
 
+def _api_url(v: str) -> str:
+    try:
+        return https_url(v)
+    except ValueError as e:
+        raise ValueError(f"{e}; e.g. https://10.10.10.10:8006/api2/json") from None
+
+
 class Proxmox(Strict):
-    api_url: str
+    api_url: Annotated[str, AfterValidator(_api_url)]
     node: Hostname  # the default node of every service (services.<svc>.node picks another)
     storage: Word = "local-lvm"
     bridge: Word = "vmbr0"
@@ -190,13 +227,12 @@ class Proxmox(Strict):
         other = self.nodes.get(node)
         return other.ssh_host if other else None
 
-    @field_validator("api_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        try:
-            return values.https_url(v)
-        except ValueError as e:
-            raise ValueError(f"{e}; e.g. https://10.10.10.10:8006/api2/json") from None
+
+
+def _lxc_name(v: str) -> str:
+    if not re.match(r"^[a-z][a-z0-9-]{0,20}$", v):
+        raise ValueError("expected a short lower-case name (letters, digits, -; at most 21)")
+    return v
 
 
 class LxcHost(Strict):
@@ -206,27 +242,14 @@ class LxcHost(Strict):
     platform's network (which must be a range of the node's own) and no route out.
     """
 
-    name: str
-    host_ip: str  # the bridge's address: the CTs' gateway and where the package cache is served
+    name: Annotated[str, AfterValidator(_lxc_name)]
+    host_ip: IpAddress  # the bridge's address: the CTs' gateway and where the package cache is served
     bridge: str = Field("ralfbr0", max_length=15, pattern=r"^[a-z][a-z0-9]*$")
     distro: Literal["debian-12"] = "debian-12"
     lxc_path: str | None = None  # default: /var/lib/ralf/lxc/<name>
     cache_dir: str = "/var/cache/ralf/lxc"
-    cache_port: int = Field(8000, ge=1, le=65535)
+    cache_port: Port = 8000
     boot_timeout: float = Field(120.0, gt=0)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9-]{0,20}$", v):
-            raise ValueError("expected a short lower-case name (letters, digits, -; at most 21)")
-        return v
-
-    @field_validator("host_ip")
-    @classmethod
-    def _host_ip(cls, v: str) -> str:
-        _ip(v)
-        return v
 
     @property
     def netns(self) -> str:
@@ -254,6 +277,12 @@ class SemaphoreRepository(Strict):
 GO_DURATION = re.compile(r"^(0|(?=\d)(\d+h)?(\d+m)?(\d+s)?)$")
 
 
+def _interval(v: str) -> str:
+    if not GO_DURATION.match(v):
+        raise ValueError(f"expected a duration like 10m, 1h or 1h30m, got {v!r}")
+    return v
+
+
 class Mirror(Strict):
     """The internal repository: a pull mirror, in the platform's Gitea, of the operator's remote.
 
@@ -267,7 +296,7 @@ class Mirror(Strict):
     source_url: str  # the operator's remote (what `git push` sends to)
     owner: Word = "ralf"  # the Gitea user (or organisation) holding the mirror
     name: Word = "RALF"
-    interval: str = "10m"  # Go duration; Gitea refuses less than its MIN_INTERVAL (10m); "0" = no periodic sync
+    interval: Annotated[str, AfterValidator(_interval)] = "10m"  # Go duration; Gitea refuses less than its MIN_INTERVAL (10m); "0" = no periodic sync
     private: bool = True
     ca_file: str | None = None  # PEM Gitea's certificate is verified with; None = the platform CA
     credentials_file: str = "gitea.env"
@@ -275,20 +304,13 @@ class Mirror(Strict):
     password_var: str = "GITEA_ADMIN_PASSWORD"
     semaphore_key: str = "RALF Gitea"  # Semaphore's login_password key for cloning (Gitea asks for a sign-in)
 
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: str) -> str:
-        if not GO_DURATION.match(v):
-            raise ValueError(f"expected a duration like 10m, 1h or 1h30m, got {v!r}")
-        return v
-
     @property
     def clone_url(self) -> str:
         return f"{self.url.rstrip('/')}/{self.owner}/{self.name}.git"
 
 
 class Semaphore(Strict):
-    url: str
+    url: Url
     project: Text
     ca_file: str | None = None
     template_prefix: str = "RALF"
@@ -297,11 +319,6 @@ class Semaphore(Strict):
     apply_command: str = "ralf stacks run"
     smoke_command: str = "ralf smoke {target}"
     credentials_file: str = "semaphore.env"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return values.url(v)
 
 
 class Secrets(Strict):
@@ -342,15 +359,10 @@ class Repository(Strict):
 
 
 class Group(Strict):
-    name: str
+    name: Annotated[str, AfterValidator(_check_name)]
     word: str
     phase1: bool = False
     description: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v)
 
 
 class StackRef(Strict):
@@ -370,14 +382,14 @@ class Size(Strict):
 class Service(Strict):
     word: str
     group: str
-    ip: str
+    ip: IpAddress
     hostname: Hostname
     ct_id: int | None = Field(None, ge=100, le=999_999_999)
     node: Hostname | None = None  # Proxmox node of the CT; None = proxmox.node
     size: Size | None = None
-    stacks: list[str | StackRef]
+    stacks: Annotated[list[str | StackRef], AfterValidator(_at_least_one("stack"))]
     units: list[UnitName] = []
-    app_port: int | None = Field(None, ge=1, le=65535)
+    app_port: Port | None = None
     endpoint: Url | None = None
     # Names the service answers to from outside (e.g. Synapse: matrix.<domain>, and <domain> for its
     # .well-known): its certificate carries them and its reverse proxy serves them.
@@ -386,19 +398,6 @@ class Service(Strict):
     secrets: dict[str, str] = {}
     paths: list[str] = []
     description: str | None = None
-
-    @field_validator("ip")
-    @classmethod
-    def _ip_valid(cls, v: str) -> str:
-        _ip(v)
-        return v
-
-    @field_validator("stacks")
-    @classmethod
-    def _stacks(cls, v: list) -> list:
-        if not v:
-            raise ValueError("expected at least one stack")
-        return v
 
     @property
     def stack_refs(self) -> list[StackRef]:
@@ -422,8 +421,8 @@ class Platform(Strict):
     ansible: Ansible = Field(default_factory=lambda: Ansible())
     repository: Repository = Field(default_factory=lambda: Repository())
     stacks_dir: str = "stacks"  # Ansible stack directories (<stacks_dir>/<stack>/playbook.yml), relative to this file
-    groups: list[Group]
-    services: dict[str, Service]
+    groups: Annotated[list[Group], AfterValidator(_at_least_one("group"))]
+    services: Annotated[dict[str, Service], AfterValidator(_service_names)]
 
     _source: Path | None = PrivateAttr(None)
 
@@ -452,22 +451,6 @@ class Platform(Strict):
     def secrets_path(self) -> Path:
         """The secrets directory; ``$RALF_SECRETS_DIR`` overrides the file (e.g. on the Semaphore host)."""
         return self.resolve_path(settings.get("RALF_SECRETS_DIR") or self.secrets.dir)
-
-    @field_validator("services")
-    @classmethod
-    def _service_names(cls, v: dict[str, Service]) -> dict[str, Service]:
-        for name in v:
-            _check_name(name)
-        if not v:
-            raise ValueError("expected at least one service")
-        return v
-
-    @field_validator("groups")
-    @classmethod
-    def _groups(cls, v: list[Group]) -> list[Group]:
-        if not v:
-            raise ValueError("expected at least one group")
-        return v
 
     def group(self, name: str) -> Group:
         return next(g for g in self.groups if g.name == name)
@@ -509,17 +492,6 @@ def random_secret_length(value: str) -> int | None:
     return max(32, int(m.group(1) or 32))
 
 
-def _ip(v: str) -> None:
-    try:
-        ipaddress.ip_address(v)
-    except ValueError:
-        raise ValueError(f"expected an IP address, got {v!r}") from None
-
-
-def _check_name(v: str) -> str:
-    if not NAME.match(v):
-        raise ValueError(f"expected a lower-case name (letters, digits, - or _), got {v!r}")
-    return v
 
 
 def cross_check(p: Platform) -> list[tuple[str, str]]:
@@ -613,8 +585,8 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
 def _stack_ref(raw: "str | StackRef") -> StackRef | None:
     if isinstance(raw, StackRef):
         return raw
-    try:
-        return StackRef(name=raw, type=stack_type(raw))
+    try:  # model_construct: both values are known good, and StackRef's own validator would be built for this
+        return StackRef.model_construct(name=raw, type=stack_type(raw))
     except ValueError:
         return None
 
