@@ -12,8 +12,6 @@ creates the state backend, so it goes before PostgreSQL), then every other stack
 original runner sorted them.
 """
 
-from __future__ import annotations
-
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -26,7 +24,9 @@ PLATFORM_TARGET = "platform"
 
 
 # The records `ralf plan` makes are NamedTuples, not Record dataclasses: defining a frozen dataclass costs ~1 ms
-# of start-up (its methods are generated and compiled), a NamedTuple a tenth of that.
+# of start-up (its methods are generated and compiled), a NamedTuple a tenth of that. This module (like the planner
+# and settings) has no `from __future__ import annotations`: with it, typing compiles each NamedTuple field's
+# annotation text at import (a ForwardRef), five times the cost of the NamedTuple itself.
 
 
 class Stack(NamedTuple):
@@ -83,7 +83,7 @@ class Target(NamedTuple):
 
 
 class Catalog:
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: "Platform") -> None:
         self.platform = platform
 
     # ------------------------------------------------------------------ groups and services
@@ -282,5 +282,5 @@ class Catalog:
         return envs
 
 
-def build_catalog(platform: Platform) -> Catalog:
+def build_catalog(platform: "Platform") -> "Catalog":
     return Catalog(platform)

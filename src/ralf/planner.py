@@ -13,8 +13,6 @@ Requests (all derived from the catalog, nothing hard-coded about the user's serv
 Planning never runs anything and never touches the network.
 """
 
-from __future__ import annotations
-
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -48,7 +46,7 @@ class Plan(Record):
     json_fields = ("pattern", "request", "message", "needs_confirmation", "fingerprint", "steps")
 
     def __init__(self, pattern: str, steps: list[Step] | None = None, request: str | None = None, message: str = "",
-                 changes: ChangeSet | None = None) -> None:
+                 changes: "ChangeSet | None" = None) -> None:
         self.pattern = pattern  # standard | group | service | phase1 | platform | template | A | B | none | cleanroom
         self.steps: list[Step] = [] if steps is None else steps
         self.request = request

@@ -7,8 +7,6 @@ README's table of variables is :func:`markdown_table`; a test keeps the two equa
 happens to print it shows ``***`` instead.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -16,7 +14,7 @@ from typing import NamedTuple
 from ralf.errors import UsageError
 
 
-class Variable(NamedTuple):  # a NamedTuple: made at start-up, ~10x cheaper to define than a dataclass
+class Variable(NamedTuple):  # a NamedTuple like the catalog's records (see there)
     name: str
     meaning: str
     default: str = ""
