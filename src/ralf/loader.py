@@ -50,6 +50,20 @@ class _UniqueKeyLoader(_FastBase):  # type: ignore[misc, valid-type]
     """A safe loader (the C one where available) that rejects duplicate mapping keys (YAML would keep the
     last one silently)."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
+        """The resolver's tag, remembered per plain scalar: a platform file repeats its keys (name, port, ...)
+        and the resolver tries up to a few patterns on each."""
+        if kind is yaml.ScalarNode and implicit[0] and not self.yaml_path_resolvers:
+            tag = self._tags.get(value)  # type: ignore[arg-type]
+            if tag is None:
+                tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[index]
+            return tag
+        return super().resolve(kind, value, implicit)
+
 
 class _UniquePureLoader(yaml.SafeLoader):
     """The same in pure Python: a file the fast loader rejects is parsed again with it, so an error reads
@@ -66,7 +80,9 @@ def _gc_paused() -> Iterator[None]:
 
     Parsing allocates a node per scalar and keeps them all, and building the models' classes and their
     validator does the same: the cyclic GC would rescan the growing heap again and again (half the time of a
-    large file, a tenth of the models'). Nothing built here is garbage until it ends.
+    large file, a tenth of the models'). Nothing built here is garbage until it ends; what it keeps is kept
+    for good (the model classes, their validator, the platform), so it joins the oldest generation at once
+    (freeze, then unfreeze): the next young collections do not scan it all again.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -74,6 +90,8 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

@@ -37,7 +37,7 @@ from ralf.values import (
 
 STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-RANDOM_SECRET = re.compile(r"^@random(?::(\d+))?$")
+RANDOM_SECRET = r"^@random(?::(\d+))?$"  # compiled on first use: ralf plan never reads a secret
 
 
 def _check_name(v: str) -> str:
@@ -486,7 +486,7 @@ def stack_type(name: str) -> Literal["tofu", "ansible"]:
 
 def random_secret_length(value: str) -> int | None:
     """``@random`` or ``@random:N`` mark a generated secret; returns its length, else None."""
-    m = RANDOM_SECRET.match(value)
+    m = re.match(RANDOM_SECRET, value)
     if not m:
         return None
     return max(32, int(m.group(1) or 32))

@@ -21,6 +21,7 @@ PLAIN = [
     "1: int key\n1.5: float key\nfalse: bool key\n~: null key\n",
     "nested: {a: [1, {b: [c, {d: e}]}], f: []}\nlist:\n- - x\n  - y\n- {}\n",
     "a: &s text\nb: *s\n",  # an alias of a scalar: the same str either way
+    "a: 1\nb: '1'\nc: 1\nd: \"1\"\ne: [1, '1', yes, 'yes', yes]\n",  # plain and quoted, again and again
     "",
     "# only a comment\n",
     "- top\n- level\n- list\n",
@@ -55,11 +56,18 @@ ERRORS = [
 ]
 
 
+class _Reference(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader with ralf's duplicate-key rule, and nothing else of ralf's (its resolver is PyYAML's)."""
+
+
+_Reference.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, loader._construct_mapping)
+
+
 def _constructor(text: str):
-    """What PyYAML's constructor makes of ``text`` with the loader's classes, as the loader used it before it
-    built plain documents itself: the C loader, and for a YAML error the pure one (its wording)."""
+    """What PyYAML makes of ``text`` with ralf's duplicate-key rule, as the loader used it before it built plain
+    documents itself: the C loader, and for a YAML error the pure one (its wording)."""
     try:
-        return yaml.load(text, Loader=loader._UniqueKeyLoader)  # noqa: S506 - safe loader subclasses
+        return yaml.load(text, Loader=_Reference)  # noqa: S506 - safe loader subclasses
     except yaml.YAMLError:
         return yaml.load(text, Loader=loader._UniquePureLoader)  # noqa: S506
 
