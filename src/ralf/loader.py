@@ -50,20 +50,6 @@ class _UniqueKeyLoader(_FastBase):  # type: ignore[misc, valid-type]
     """A safe loader (the C one where available) that rejects duplicate mapping keys (YAML would keep the
     last one silently)."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._tags: dict[str, str] = {}
-
-    def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
-        """The resolver's tag, remembered per plain scalar: a platform file repeats its keys (name, port, ...)
-        and the resolver tries up to a few patterns on each."""
-        if kind is yaml.ScalarNode and implicit[0] and not self.yaml_path_resolvers:
-            tag = self._tags.get(value)  # type: ignore[arg-type]
-            if tag is None:
-                tag = self._tags[value] = super().resolve(kind, value, implicit)  # type: ignore[index]
-            return tag
-        return super().resolve(kind, value, implicit)
-
 
 class _UniquePureLoader(yaml.SafeLoader):
     """The same in pure Python: a file the fast loader rejects is parsed again with it, so an error reads
