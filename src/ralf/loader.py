@@ -159,6 +159,27 @@ def _plain(node: yaml.Node, seen: set[int]) -> Any:
     return out
 
 
+def _bad_value(text: str, e: ValueError) -> str:
+    """Where PyYAML's constructor refused a value (its error has no place): the first date-like scalar it
+    cannot build."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack = [yaml.compose(text, Loader=_FastBase)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except ValueError as bad:
+                mark = node.start_mark
+                return (f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {node.value} is not a real "
+                        f"date ({bad}); quote it to keep it as text")
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+    return f"invalid YAML: a value PyYAML cannot build ({e})"
+
+
 def resolve_platform_path(path: str | os.PathLike | None) -> Path:
     """The platform file to use: the argument, else ``$RALF_PLATFORM``, else ``./platform.yaml``."""
     return Path(path or settings.get(ENV_PLATFORM) or DEFAULT_PLATFORM)
@@ -216,6 +237,8 @@ def _parse_platform(text: str, source: str):
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         what = getattr(e, "problem", None) or str(e)
         raise PlatformError([f"{source}: {where}invalid YAML: {what}"]) from None
+    except ValueError as e:  # PyYAML's constructor for a date that is none, e.g. 2024-13-45
+        raise PlatformError([f"{source}: {_bad_value(text, e)}"]) from None
     if data is None:
         raise PlatformError([f"{source}: the file is empty; expected a platform mapping (see platform.yaml)"])
     if not isinstance(data, dict):

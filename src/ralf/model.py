@@ -35,9 +35,9 @@ from ralf.values import (
     ip,
 )
 
-STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*$")
-NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-RANDOM_SECRET = r"^@random(?::(\d+))?$"  # compiled on first use: ralf plan never reads a secret
+STACK_NAME = re.compile(r"^[0-9]{3}-[a-z0-9][a-z0-9-]*\Z")
+NAME = re.compile(r"^[a-z][a-z0-9_-]*\Z")
+RANDOM_SECRET = r"^@random(?::(\d+))?\Z"  # compiled on first use: ralf plan never reads a secret
 
 
 def _check_name(v: str) -> str:
@@ -230,7 +230,7 @@ class Proxmox(Strict):
 
 
 def _lxc_name(v: str) -> str:
-    if not re.match(r"^[a-z][a-z0-9-]{0,20}$", v):
+    if not re.match(r"^[a-z][a-z0-9-]{0,20}\Z", v):
         raise ValueError("expected a short lower-case name (letters, digits, -; at most 21)")
     return v
 
@@ -274,7 +274,7 @@ class SemaphoreRepository(Strict):
     branch: str = "main"
 
 
-GO_DURATION = re.compile(r"^(0|(?=\d)(\d+h)?(\d+m)?(\d+s)?)$")
+GO_DURATION = re.compile(r"^(0|(?=\d)(\d+h)?(\d+m)?(\d+s)?)\Z")
 
 
 def _interval(v: str) -> str:
@@ -542,7 +542,7 @@ def cross_check(p: Platform) -> list[tuple[str, str]]:
                     problems.append((splace, str(e)))
             _unique(problems, stacks, sname, splace, "stack name")
         for key in s.secrets:
-            if not re.match(r"^[A-Z_][A-Z0-9_]*$", key):
+            if not re.match(r"^[A-Z_][A-Z0-9_]*\Z", key):
                 problems.append((f"{place}.secrets.{key}", "expected an environment variable name (A-Z, 0-9, _)"))
         if s.node is not None and p.proxmox is not None and s.node != p.proxmox.node and s.node not in p.proxmox.nodes:
             known = ", ".join([p.proxmox.node, *p.proxmox.nodes])

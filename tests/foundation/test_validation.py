@@ -63,6 +63,8 @@ def test_default_and_lab_platforms_are_valid(default_platform, lab_platform):
         ([("    phase1: true\n", "")], "groups", "exactly one group with phase1: true"),
         ([("  cidr: 10.10.0.0/16", "  cidr: 10.10.0.0/33")], "network.cidr", "expected a network"),
         ([("    word: N8N", "    word: Vault")], "services.n8n.word", "template word 'vault' is already used"),
+        # a name ends where the pattern ends: a trailing newline is not part of a valid name
+        ([("  - name: ai\n", '  - name: "ai\\n"\n')], "groups[4].name", "expected a lower-case name"),
     ],
 )
 def test_each_problem_names_file_place_and_expectation(repo_root, pairs, place, expected):
@@ -97,6 +99,8 @@ def test_line_numbers_point_at_the_key(repo_root):
         ("- a\n- b\n", "expected a mapping at the top level"),
         ("name: x\n", "required key is missing"),
         ("name: 'unterminated\n", "invalid YAML"),
+        ("name: x\nwhen: [1, 2024-13-45]\n",
+         "line 2, column 11: invalid YAML: 2024-13-45 is not a real date (month must be in 1..12); quote it"),
     ],
 )
 def test_broken_files_are_one_clear_error(write_platform, content, expected):
