@@ -8,8 +8,9 @@ together, and runs each group as one process (:meth:`ralf.transport.Transport.ru
 for a batch to fill: a lone command runs at once, exactly as the transport runs it alone, and a burst
 costs a few processes instead of one each.
 
-A batch is one POSIX shell script that runs every command at once (each in a background subshell, the
-command itself through ``eval`` so that no command can break the script) and prints each one's exit
+A batch is one POSIX shell script that runs its commands one after another (on this machine, where a
+shell's forks cost the CPU the checks share) or all at once (on a Proxmox node, where ``pct exec`` is
+slow), each command through ``eval`` so that no command can break the script, and prints each one's exit
 code, stdout and stderr in a block framed by a random token. :func:`parse` reads the blocks back; a
 block that is missing or garbled is ``None`` and the transport runs that command again alone.
 """
