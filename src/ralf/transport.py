@@ -177,6 +177,19 @@ class _SshBase(Transport):
     def _target(self, service) -> str:
         raise NotImplementedError
 
+    def _ssh_host(self, service) -> str:
+        """The host ssh connects to for ``service``."""
+        raise NotImplementedError
+
+    def argv(self, service, command: str) -> list[str]:
+        return self._ssh(self._ssh_host(service), self._inner(service, command))
+
+    def batch_key(self, service) -> str | None:
+        return self._target(service)  # one SSH connection for the commands of one place
+
+    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
+        return self._run_ssh(self._ssh(self._ssh_host(service), _sh(script)), self._target(service), timeout)
+
 
 @dataclass
 class PctTransport(_SshBase):
@@ -211,19 +224,13 @@ class PctTransport(_SshBase):
         """Run ``command`` on a Proxmox node itself (not in a CT), the way ``pct exec`` reaches it."""
         return self._run_ssh(self._ssh(host, shlex.join(command)), f"{self.user}@{host}", timeout)
 
-    def argv(self, service, command: str) -> list[str]:
-        return self._ssh(self._host(service) or "", self._inner(service, command))
-
-    def batch_key(self, service) -> str | None:
-        return self._target(service)  # one SSH connection to the node for the CTs' commands
+    def _ssh_host(self, service) -> str:
+        return self._host(service) or ""  # the node: one SSH connection serves the commands of all its CTs
 
     def _inner(self, service, command: str) -> str:
         # pct runs argv directly (no shell in the CT); re-quoting keeps the words intact through
         # the node's login shell.
         return shlex.join(["pct", "exec", str(service.ct_id), "--", *shlex.split(command)])
-
-    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
-        return self._run_ssh(self._ssh(self._host(service) or "", _sh(script)), self._target(service), timeout)
 
 
 @dataclass
@@ -238,17 +245,11 @@ class SshTransport(_SshBase):
     def _target(self, service) -> str:
         return f"{self.user}@{service.ip}"
 
-    def argv(self, service, command: str) -> list[str]:
-        return self._ssh(service.ip, command)
-
-    def batch_key(self, service) -> str | None:
-        return self._target(service)
+    def _ssh_host(self, service) -> str:
+        return service.ip
 
     def _inner(self, service, command: str) -> str:
         return command
-
-    def _run_script(self, service, script: str, timeout: float) -> ExecResult:
-        return self._run_ssh(self._ssh(service.ip, _sh(script)), self._target(service), timeout)
 
 
 @dataclass
