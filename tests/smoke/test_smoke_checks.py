@@ -99,6 +99,23 @@ def test_http_sends_one_plain_get_straight_to_the_endpoint(run_one, http_stub, c
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "not a valid HTTP answer (it began 'HTTP/1.1 200 OK')"),
 ])
 def test_http_endpoint_that_does_not_answer_http_fails_clearly(run_one, answer, detail):
+    out = _one_answer(run_one, answer, {"timeout": 0.3, "deadline": 0})
+    assert (out.status, out.detail) == ("FAIL", detail)
+
+
+@pytest.mark.parametrize(("content_type", "status", "detail"), [
+    ("text/plain; charset=ISO-8859-1", "OK", "status 200"),  # the body decoded as its charset says
+    ('text/plain; charset="x-no-such-charset"', "FAIL", "the body's charset is unknown"),
+])
+def test_http_body_is_read_in_its_charset(run_one, content_type, status, detail):
+    answer = (f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 4\r\n\r\n".encode()
+              + "café".encode("latin-1"))
+    out = _one_answer(run_one, answer, {"body_contains": "café", "deadline": 0})
+    assert (out.status, out.detail) == (status, detail)
+
+
+def _one_answer(run_one, answer: bytes | None, settings: dict):
+    """An HTTP check against a server that reads the request, sends ``answer`` and closes (None: never answers)."""
     server = socket.socket()
     server.bind((HOST, 0))
     server.listen(8)
@@ -114,11 +131,9 @@ def test_http_endpoint_that_does_not_answer_http_fails_clearly(run_one, answer, 
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        out = run_one({"kind": "http", "url": f"http://{HOST}:{server.getsockname()[1]}/", "timeout": 0.3,
-                       "deadline": 0})
+        return run_one({"kind": "http", "url": f"http://{HOST}:{server.getsockname()[1]}/", **settings})
     finally:
         server.close()
-    assert (out.status, out.detail) == ("FAIL", detail)
 
 
 def test_http_closed_port_is_refused(run_one, closed_port):

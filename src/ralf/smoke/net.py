@@ -110,7 +110,8 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     conn = h11.Connection(h11.CLIENT)
     writer.write(conn.send(h11.Request(method="GET", target=target, headers=[("Host", host), *HEADERS])))
     writer.write(conn.send(h11.EndOfMessage()))
-    status, charset, body, first = 0, "utf-8", bytearray(), b""
+    headers: Any = ()  # the answer's, for its charset
+    status, body, first = 0, bytearray(), b""
     while True:
         try:
             event = conn.next_event()
@@ -125,7 +126,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
             first = first or data
             conn.receive_data(data)
         elif isinstance(event, h11.Response):
-            status, charset = event.status_code, _charset(event.headers)
+            status, headers = event.status_code, event.headers
         elif isinstance(event, h11.Data):
             if read_body:
                 body += event.data
@@ -134,16 +135,17 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     if not read_body:
         return status, ""
     try:
-        return status, body.decode(charset, errors="replace")
+        return status, body.decode(_charset(headers), errors="replace")
     except LookupError:
         return "the body's charset is unknown"
 
 
 def _charset(headers) -> str:
+    """The Content-Type's charset, read as http.client reads it (the email package's parser); else UTF-8."""
+    from email.message import Message
+
+    message = Message()
     for name, value in headers:
         if name == b"content-type":
-            for param in value.decode("latin-1").split(";")[1:]:
-                key, _, val = param.strip().partition("=")
-                if key.lower() == "charset" and val:
-                    return val.strip('"')
-    return "utf-8"
+            message["Content-Type"] = value.decode("latin-1")
+    return message.get_content_charset() or "utf-8"
