@@ -217,7 +217,7 @@ def load_platform(path: str | os.PathLike | None = None):
 
 def parse_platform(text: str, source: str = "<platform>"):
     """Parse and validate platform YAML text; ``source`` names it in messages."""
-    import pydantic.main  # noqa: F401 - the library itself loads as in any program, with the GC on
+    import pydantic.type_adapter  # noqa: F401 - the library itself loads as in any program, with the GC on
 
     with _gc_paused():  # ralf's own part: its model classes, their validator, the parse and the checks
         return _parse_platform(text, source)

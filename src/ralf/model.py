@@ -15,9 +15,11 @@ from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from annotated_types import Ge, Gt, Le
+from pydantic import Field
 
 from ralf import settings
+from ralf.record import Record, default_factory
 from ralf.values import (
     AbsPath,
     AfterValidator,
@@ -61,12 +63,11 @@ def _service_names(v: dict) -> dict:
     return _at_least_one("service")(v)
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, Ge(1), Le(65535)]
 
 
-class Strict(BaseModel):
-    # no .inf / .nan anywhere: a deadline of .inf would retry forever
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False, protected_namespaces=())
+class Strict(Record):
+    """Unknown keys are errors, no .inf / .nan anywhere (a deadline of .inf would retry forever), immutable."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -74,7 +75,7 @@ class Strict(BaseModel):
 
 class _CheckBase(Strict):
     name: str | None = None
-    timeout: float = Field(5.0, gt=0, description="seconds for one attempt")
+    timeout: Annotated[float, Gt(0)] = 5.0  # seconds for one attempt
 
 
 class TcpCheck(_CheckBase):
@@ -88,7 +89,7 @@ class HttpCheck(_CheckBase):
     url: Url
     expect_status: list[int] | None = None  # default: any 2xx/3xx; redirects are not followed
     body_contains: str | None = None
-    deadline: float = Field(10.0, ge=0, description="keep retrying a failing endpoint this long")
+    deadline: Annotated[float, Ge(0)] = 10.0  # keep retrying a failing endpoint this long
     server_name: Hostname | None = None  # name the certificate must match (and SNI/Host) when the URL holds an IP
     ca_file: str | None = None
     insecure: bool = False  # explicit: skip certificate verification
@@ -101,7 +102,7 @@ class TlsCheck(_CheckBase):
     server_name: Hostname | None = None  # hostname the certificate must match; default: host
     ca_file: str | None = None
     insecure: bool = False
-    warn_days: int = Field(14, ge=0)
+    warn_days: Annotated[int, Ge(0)] = 14
 
 
 class UnitCheck(_CheckBase):
@@ -244,12 +245,12 @@ class LxcHost(Strict):
 
     name: Annotated[str, AfterValidator(_lxc_name)]
     host_ip: IpAddress  # the bridge's address: the CTs' gateway and where the package cache is served
-    bridge: str = Field("ralfbr0", max_length=15, pattern=r"^[a-z][a-z0-9]*$")
+    bridge: Annotated[str, Field(max_length=15, pattern=r"^[a-z][a-z0-9]*$")] = "ralfbr0"
     distro: Literal["debian-12"] = "debian-12"
     lxc_path: str | None = None  # default: /var/lib/ralf/lxc/<name>
     cache_dir: str = "/var/cache/ralf/lxc"
     cache_port: Port = 8000
-    boot_timeout: float = Field(120.0, gt=0)
+    boot_timeout: Annotated[float, Gt(0)] = 120.0
 
     @property
     def netns(self) -> str:
@@ -371,10 +372,10 @@ class StackRef(Strict):
 
 
 class Size(Strict):
-    cores: int = Field(ge=1)
-    memory_mb: int = Field(ge=64)
-    disk_gb: int = Field(ge=1)
-    swap_mb: int = Field(0, ge=0)
+    cores: Annotated[int, Ge(1)]
+    memory_mb: Annotated[int, Ge(64)]
+    disk_gb: Annotated[int, Ge(1)]
+    swap_mb: Annotated[int, Ge(0)] = 0
     # systemd's sandboxed units need nesting in an unprivileged CT (Proxmox's own default for Ubuntu/Debian)
     nesting: bool = True
 
@@ -384,7 +385,7 @@ class Service(Strict):
     group: str
     ip: IpAddress
     hostname: Hostname
-    ct_id: int | None = Field(None, ge=100, le=999_999_999)
+    ct_id: Annotated[int, Ge(100), Le(999_999_999)] | None = None
     node: Hostname | None = None  # Proxmox node of the CT; None = proxmox.node
     size: Size | None = None
     stacks: Annotated[list[str | StackRef], AfterValidator(_at_least_one("stack"))]
@@ -417,14 +418,15 @@ class Platform(Strict):
     semaphore: Semaphore | None = None
     mirror: Mirror | None = None
     secrets: Secrets
-    exec: Exec = Field(default_factory=lambda: Exec())  # factories: no model is built before it is needed
-    ansible: Ansible = Field(default_factory=lambda: Ansible())
-    repository: Repository = Field(default_factory=lambda: Repository())
+    # made from the defaults alone: no validator is built for a section the file leaves out
+    exec: Exec = default_factory(lambda: Exec.model_construct())
+    ansible: Ansible = default_factory(lambda: Ansible.model_construct())
+    repository: Repository = default_factory(lambda: Repository.model_construct())
     stacks_dir: str = "stacks"  # Ansible stack directories (<stacks_dir>/<stack>/playbook.yml), relative to this file
     groups: Annotated[list[Group], AfterValidator(_at_least_one("group"))]
     services: Annotated[dict[str, Service], AfterValidator(_service_names)]
 
-    _source: Path | None = PrivateAttr(None)
+    _source: Path | None = None
 
     @property
     def source(self) -> Path | None:

@@ -8,7 +8,7 @@ diagnosis. Unit and app-port checks need the exec transport (``ralf.transport``)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ralf.model import AppPortCheck, HttpCheck, TcpCheck, TlsCheck, UnitCheck
@@ -61,14 +61,14 @@ def default_server_name(service, platform) -> str:
 def default_checks(service, platform) -> list:
     """Checks derived from a service's units, app_port and endpoint (used when ``checks`` is empty)."""
     out: list = [UnitCheck(kind="unit", unit=u) for u in service.units]
-    host, port = (url_host_port(service.endpoint) if service.endpoint else (service.ip, None))
+    host, port = url_host_port(service.endpoint) if service.endpoint else (service.ip, 0)  # 0: used only with one
     if service.endpoint and service.endpoint.startswith("https://"):
         out.append(TlsCheck(kind="tls", host=host, port=port, server_name=default_server_name(service, platform)))
     if service.app_port:
         out.append(AppPortCheck(kind="app_port", port=service.app_port))
     if service.endpoint:
         out.append(TcpCheck(kind="tcp", host=host, port=port))
-        kind = "https" if service.endpoint.startswith("https://") else "http"
+        kind: Literal["http", "https"] = "https" if service.endpoint.startswith("https://") else "http"
         out.append(HttpCheck(kind=kind, url=service.endpoint))
     elif service.app_port:
         out.append(TcpCheck(kind="tcp", port=service.app_port))
