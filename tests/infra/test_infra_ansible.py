@@ -307,3 +307,49 @@ def test_the_roles_read_and_write_env_files_as_ralf_does(tmp_path):
     assert envfile.read(out) == hostile
     assert not (tmp_path / "broken.out").exists()
     assert "INJECTED" not in r.stdout + r.stderr
+
+
+@pytest.mark.slow  # runs ansible
+def test_postgres_lets_the_network_in_over_tls_only_once_the_platform_ca_serves_it(tmp_path):
+    """pg_hba.conf: ``hostssl`` for the platform network with the CA's certificate, ``host`` without one; an
+    existing line for the network is replaced in place (an upgrade), and a second run changes nothing."""
+    hba = tmp_path / "pg_hba.conf"
+    local = "local   all   postgres   peer\nhost    all   all   127.0.0.1/32   scram-sha-256\n"
+    hba.write_text(local + "host    all    all    172.31.0.0/16    scram-sha-256\n")
+
+    def converge(cert: str):
+        r = _run_hba(tmp_path, cert)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        return re.search(r"changed=(\d+)", r.stdout).group(1)
+
+    assert converge("/etc/ralf/tls/cert.pem") == "1"
+    assert hba.read_text() == local + "hostssl    all    all    172.31.0.0/16    scram-sha-256\n"
+    assert converge("/etc/ralf/tls/cert.pem") == "0"
+    assert converge("") == "1"
+    assert hba.read_text() == local + "host    all    all    172.31.0.0/16    scram-sha-256\n"
+
+
+def _run_hba(tmp_path: Path, cert: str):
+    if not (tmp_path / "roles").exists():
+        (tmp_path / "roles").symlink_to(ROLES)
+    pb = tmp_path / "hba.yml"
+    pb.write_text(textwrap.dedent(f"""\
+        - name: The postgres role's pg_hba.conf task alone
+          hosts: all
+          gather_facts: false
+          vars:
+            postgres_config_dir: "{tmp_path}"
+            postgres_allowed_cidr: 172.31.0.0/16
+            postgres_auth_method: scram-sha-256
+            postgres_tls_cert_src: "{cert}"
+          tasks:
+            - name: Allow the platform network
+              ansible.builtin.include_tasks: roles/postgres/tasks/hba.yml
+          handlers:
+            - name: Reload postgresql
+              ansible.builtin.debug: {{msg: reload}}
+        """))
+    return subprocess.run(
+        [_tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(pb)],
+        cwd=tmp_path, env=ANSIBLE_ENV, capture_output=True, text=True, timeout=300)

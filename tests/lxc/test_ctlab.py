@@ -282,7 +282,8 @@ PG_VERIFY_FULL = """
 import psycopg, sys
 try:
     c = psycopg.connect(host="172.31.250.20", user="postgres", dbname="postgres", password=sys.argv[1],
-                        sslmode="verify-full", sslrootcert=sys.argv[2], connect_timeout=10)
+                        sslmode=sys.argv[3] if len(sys.argv) > 3 else "verify-full", sslrootcert=sys.argv[2],
+                        connect_timeout=10)
 except psycopg.OperationalError as e:
     print("refused:", e)
 else:
@@ -314,6 +315,9 @@ def test_postgres_serves_a_certificate_from_the_platform_ca_and_synapse_and_n8n_
     other.ensure()
     refused = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(other.cert_file)])
     assert refused.stdout.startswith("refused:") and "certificate verify failed" in refused.stdout, refused.stdout
+    # the platform network reaches PostgreSQL over TLS only (hostssl): plain text is refused by pg_hba
+    plain = inside([sys.executable, "-c", PG_VERIFY_FULL, pw, str(ca), "disable"])
+    assert plain.stdout.startswith("refused:") and "no encryption" in plain.stdout, plain.stdout + plain.stderr
     conf = in_ct(env, pf, "11010", ["cat", "/etc/matrix-synapse/conf.d/ralf.yaml"])
     assert "sslmode: verify-full" in conf.stdout, conf.stderr
 
