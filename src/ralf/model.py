@@ -19,7 +19,7 @@ from annotated_types import Ge, Gt, Le
 from pydantic import Field
 
 from ralf import settings
-from ralf.record import Record, default_factory
+from ralf.frozen import Frozen, default_factory
 from ralf.values import (
     AbsPath,
     AfterValidator,
@@ -66,7 +66,7 @@ def _service_names(v: dict) -> dict:
 Port = Annotated[int, Ge(1), Le(65535)]
 
 
-class Strict(Record):
+class Strict(Frozen):
     """Unknown keys are errors, no .inf / .nan anywhere (a deadline of .inf would retry forever), immutable."""
 
 

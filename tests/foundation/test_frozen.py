@@ -1,8 +1,8 @@
-"""The platform model's records (ralf.record) validate as pydantic models declared with the same fields do.
+"""The platform model's frozen models (ralf.frozen) validate as pydantic models declared with the same fields do.
 
-The reference for each record is the ``BaseModel`` pydantic makes of the record's own annotations and
+The reference for each class is the ``BaseModel`` pydantic makes of the class's own annotations and
 defaults (``create_model``, with ``extra="forbid"``, frozen, no inf/nan): thousands of mutated platform files
-must give both the same platform or the same errors (type, place, message, input). Then what a record is as
+must give both the same platform or the same errors (type, place, message, input). Then what an instance is as
 an object: immutable, compared and hashed by its fields, dumped as plain data.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from ralf import model
-from ralf.record import REQUIRED, Record
+from ralf.frozen import REQUIRED, Frozen
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_FILES = [ROOT / "platform.yaml", ROOT / "examples/lab/platform.yaml", ROOT / "examples/ctlab/platform.yaml"]
@@ -27,11 +27,11 @@ PLATFORM_FILES = [ROOT / "platform.yaml", ROOT / "examples/lab/platform.yaml", R
 _REFERENCES: dict[type, type[pydantic.BaseModel]] = {}
 
 
-def reference(cls: type[Record]) -> type[pydantic.BaseModel]:
-    """The pydantic model declared with ``cls``'s fields (nested records replaced by their references)."""
+def reference(cls: type[Frozen]) -> type[pydantic.BaseModel]:
+    """The pydantic model declared with ``cls``'s fields (nested frozen models replaced by their references)."""
     if cls not in _REFERENCES:
         fields: dict[str, Any] = {}
-        for name, (annotation, default, factory) in cls.__record_fields__.items():
+        for name, (annotation, default, factory) in cls.__frozen_fields__.items():
             annotation = _swap(annotation)
             if factory is not None:
                 fields[name] = (annotation, pydantic.Field(default_factory=_reference_factory(factory)))
@@ -52,7 +52,7 @@ def _reference_factory(factory):
 
 
 def _swap(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, Record):
+    if isinstance(annotation, type) and issubclass(annotation, Frozen):
         return reference(annotation)
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
@@ -143,25 +143,25 @@ def test_mutated_platform_files_give_the_same_platform_or_the_same_errors_as_pyd
 
 
 @pytest.mark.parametrize("cls", [c for c in vars(model).values()
-                                 if isinstance(c, type) and issubclass(c, Record) and c.__record_fields__])
-def test_each_record_alone_validates_as_its_pydantic_model(cls):
+                                 if isinstance(c, type) and issubclass(c, Frozen) and c.__frozen_fields__])
+def test_each_class_alone_validates_as_its_pydantic_model(cls):
     rng = random.Random(cls.__name__)
     samples: list[Any] = [{}, None, [], "x", {"unknown": 1}]
     for _ in range(200):
-        data = {name: rng.choice(ODD_VALUES) for name in cls.__record_fields__ if rng.random() < 0.6}
+        data = {name: rng.choice(ODD_VALUES) for name in cls.__frozen_fields__ if rng.random() < 0.6}
         samples.append(data)
     for data in samples:
         assert _outcome(cls.model_validate, data) == _outcome(reference(cls).model_validate, data), data
 
 
-# --------------------------------------------------------------------------- the record as an object
+# --------------------------------------------------------------------------- an instance as an object
 
 
 def _tcp(**extra) -> model.TcpCheck:
     return model.TcpCheck(kind="tcp", port=22, **extra)
 
 
-def test_a_record_is_built_from_keywords_with_its_defaults_and_validated():
+def test_an_instance_is_built_from_keywords_with_its_defaults_and_validated():
     check = _tcp()
     assert (check.kind, check.port, check.host, check.timeout, check.name) == ("tcp", 22, None, 5.0, None)
     with pytest.raises(pydantic.ValidationError) as e:
@@ -170,7 +170,7 @@ def test_a_record_is_built_from_keywords_with_its_defaults_and_validated():
         (("port",), "greater_than_equal"), (("colour",), "extra_forbidden")}
 
 
-def test_a_record_is_immutable_but_keeps_private_attributes():
+def test_an_instance_is_immutable_but_keeps_private_attributes():
     check = _tcp()
     with pytest.raises(AttributeError, match="immutable"):
         check.port = 23  # type: ignore[misc]
@@ -181,7 +181,7 @@ def test_a_record_is_immutable_but_keeps_private_attributes():
     assert check.model_dump() == {"name": None, "timeout": 5.0, "kind": "tcp", "host": None, "port": 22}
 
 
-def test_records_compare_and_hash_by_their_fields():
+def test_instances_compare_and_hash_by_their_fields():
     assert _tcp() == _tcp() and hash(_tcp()) == hash(_tcp())
     assert _tcp() != _tcp(host="10.0.0.1")
     assert _tcp() != model.AppPortCheck(kind="app_port", port=22)
@@ -189,7 +189,7 @@ def test_records_compare_and_hash_by_their_fields():
     assert repr(_tcp()) == "TcpCheck(name=None, timeout=5.0, kind='tcp', host=None, port=22)"
 
 
-def test_a_default_factory_makes_a_new_default_for_each_record(platforms):
+def test_a_default_factory_makes_a_new_default_for_each_instance(platforms):
     data = {k: v for k, v in platforms[0].items() if k not in ("exec", "repository")}
     a, b = model.Platform.model_validate(data), model.Platform.model_validate(data)
     assert a.repository == b.repository == model.Repository() and a.repository is not b.repository
@@ -202,12 +202,12 @@ def test_model_construct_fills_defaults_without_validating():
     assert model.Group.model_construct(name="g", word="G").phase1 is False
 
 
-def test_a_mutable_default_is_not_shared_between_records():
+def test_a_mutable_default_is_not_shared_between_instances():
     a, b = model.Repository(), model.Repository()
     assert a.shared_base == [] and a.shared_base is not b.shared_base
 
 
-def test_a_record_survives_copy_and_pickle(platforms):
+def test_an_instance_survives_copy_and_pickle(platforms):
     import pickle
 
     p = model.Platform.model_validate(platforms[0])
@@ -215,10 +215,10 @@ def test_a_record_survives_copy_and_pickle(platforms):
         assert made == p and made.model_dump() == p.model_dump()
 
 
-def test_a_record_declared_the_pydantic_way_is_refused_at_once():
+def test_a_class_declared_the_pydantic_way_is_refused_at_once():
     with pytest.raises(TypeError, match=r"Annotated\[int, Ge\(1\)\] = 5"):
-        class _Bad(Record):
+        class _Bad(Frozen):
             port: int = pydantic.Field(5, ge=1)
     with pytest.raises(TypeError, match="must be evaluated"):
-        class _Postponed(Record):
+        class _Postponed(Frozen):
             port: "int"  # noqa: UP037 - the string is the point
