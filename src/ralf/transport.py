@@ -276,7 +276,7 @@ class LxcTransport(Transport):
         return self._down() or self.runner(self.argv(service, command), timeout)
 
     def batch_key(self, service) -> str | None:
-        return f"ct {service.ct_id}"  # one after another: a hung CT holds only its own commands
+        return self.where(service)  # one batch per CT, one after another: a hung CT holds only its own commands
 
     def _inner(self, service, command: str) -> str:
         return shlex.join(self._containers().attach_argv(str(service.ct_id), shlex.split(command), wrap=False))

@@ -134,13 +134,14 @@ def https_url(v: str) -> str:
 
 
 class AfterValidator:
-    """Annotated metadata: the value is a ``str``, then ``fn`` checks it. What pydantic's own AfterValidator
-    does, without inspecting ``fn``'s signature again at every field that uses the type (the platform model has
-    dozens): ``fn`` takes the value alone."""
+    """Annotated metadata: the value is validated as its type, then ``fn`` checks it (a ``str`` here, a list or
+    a map in the platform model). What pydantic's own AfterValidator does, without inspecting ``fn``'s
+    signature again at every field that uses the type (the platform model has dozens): ``fn`` takes the value
+    alone."""
 
     __slots__ = ("fn",)
 
-    def __init__(self, fn: Callable[[str], str]) -> None:
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
