@@ -103,6 +103,12 @@ def test_up_deploy_again(lab):
     again = ok(ralf(env, "deploy", "--executor", "local", "--platform", str(pf), "--yes"))
     applied = re.findall(r"^step \d+/\d+ RALF \w+ Apply succeeded \([^)]*\) — changed=(\d+)$", again, re.M)
     assert applied == ["0", "0"], again[-3000:]  # Automation and Communication Apply: nothing to change
+    # Phase 1 again (PostgreSQL's pair): its config stack, the postgres role, changes nothing either
+    up_again = ralf(env, "lab", "up", "--json", "--platform", str(pf))
+    ok(up_again)
+    phase1 = json.loads(up_again.stdout)
+    configs = [(s["stack"], s["result"], s["changed"]) for s in phase1["steps"] if s.get("type") == "ansible"]
+    assert configs and all(r == "succeeded" and c == 0 for _, r, c in configs), phase1["steps"]
 
     checked = ralf(env, "smoke", "platform", "--platform", str(pf), "--json")
     ok(checked)
