@@ -95,6 +95,7 @@ ralf deploy --executor local --platform "$LAB" --yes
 
 say "the platform at a glance: ralf status --platform $LAB"
 BOARD="$("$PY" -c 'from ralf.paths import state_dir; print(state_dir() / "lab" / "status.html")')"
+mkdir -p "$(dirname "$BOARD")"   # the real-container lab keeps its state elsewhere: nothing made this one yet
 ralf status --platform "$LAB" --html "$BOARD"
 
 echo
@@ -108,6 +109,7 @@ cat <<EOF_NEXT
   ralf smoke platform --platform $LAB_FILE      check it again (through lxc-attach and the node's network)
   ralf lab status --real                    CTs, units, certificate days
   ralf lab break --real mail tls            break a layer (unit | tls | app), smoke, deploy, watch triage
+  open $BOARD      the status board as a page
   ralf lab down --real                      remove every CT, the namespace and every process
 EOF_NEXT
 else
